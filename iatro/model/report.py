@@ -1,0 +1,102 @@
+"""The analysis report of the contract, as frozen pydantic models.
+
+Fields named in ``shared/contract/analysis.md`` are never renamed or dropped; new ones may be added.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+LineStatus = Literal["resolved", "ambiguous", "unresolved"]
+InteractionLevel = Literal[
+    "contre-indication", "association-deconseillee", "precaution-emploi", "a-prendre-en-compte"
+]
+Severity = Literal["high", "moderate", "low"]
+
+
+class _Frozen(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+
+class SubstanceRef(_Frozen):
+    name: str = Field(description="French DCI, lower case, as in the ANSM index")
+    atc: str | None = Field(default=None, description="WHO ATC level 5, when known")
+
+
+class ProductRef(_Frozen):
+    cis: str
+    name: str
+    cip13: str | None = None
+
+
+class Posology(_Frozen):
+    """A parsed French posology. ``parsed`` is False when the text was kept but not understood."""
+
+    text: str
+    parsed: bool
+    dose_per_intake: float | None = None
+    unit: str | None = None
+    intakes_per_day: float | None = None
+    as_needed: bool = False
+    max_intakes_per_day: float | None = None
+    duration_days: int | None = None
+    moments: tuple[str, ...] = ()
+    mg_per_day: float | None = None
+    note: str | None = Field(default=None, description="Why a field could not be read")
+
+
+class Candidate(_Frozen):
+    product: ProductRef | None = None
+    substances: tuple[SubstanceRef, ...] = ()
+    score: float
+
+
+class LineReport(_Frozen):
+    index: int
+    input: str
+    status: LineStatus
+    product: ProductRef | None = None
+    substances: tuple[SubstanceRef, ...] = ()
+    posology: Posology | None = None
+    reason: str | None = None
+    candidates: tuple[Candidate, ...] = ()
+    match: str | None = Field(default=None, description="How the line was matched (cip13, cis, name, fuzzy…)")
+    route: str | None = None
+
+
+class Alternative(_Frozen):
+    name: str
+    atc: str | None = None
+    reason: str | None = None
+
+
+class Alert(_Frozen):
+    type: str
+    severity: str
+    substances: tuple[SubstanceRef, ...] = ()
+    lines: tuple[int, ...] = ()
+    source: str
+    edition: str | None = None
+    rule_id: str
+    via: tuple[str, ...] = ()
+    message: str
+    recommendation: str | None = None
+    alternatives: tuple[Alternative, ...] = ()
+    unresolved_conditions: tuple[str, ...] = ()
+    why: str | None = Field(default=None, description="Why this level was chosen")
+    auc_ratio: float | None = None
+    enzyme: str | None = None
+    vaccine: str | None = None
+
+
+class Report(_Frozen):
+    kb_version: str
+    complete: bool
+    lines: tuple[LineReport, ...] = ()
+    alerts: tuple[Alert, ...] = ()
+    scores: dict[str, object] = Field(default_factory=dict)
+    eligibility: dict[str, object] = Field(default_factory=dict)
+    missing_inputs: tuple[str, ...] = ()
+    checks_not_run: tuple[str, ...] = ()

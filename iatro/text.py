@@ -1,0 +1,34 @@
+"""Text normalisation shared by the build and the resolver.
+
+Names are compared folded: lower case, accents removed, apostrophes and punctuation turned to spaces,
+white space collapsed. The folded form is a *key*, never shown to a user: reports keep the names as
+the sources write them.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+
+_NON_WORD = re.compile(r"[^a-z0-9.,%/+\- ]+")
+_SPACES = re.compile(r"\s+")
+
+
+def strip_accents(text: str) -> str:
+    decomposed = unicodedata.normalize("NFKD", text)
+    return "".join(ch for ch in decomposed if not unicodedata.combining(ch))
+
+
+def fold(text: str) -> str:
+    """Lower-case, accent-free, punctuation-light key ("Acide ACÉTYLSALICYLIQUE" -> "acide acetylsalicylique")."""
+    text = strip_accents(text).lower()
+    text = text.replace("œ", "oe").replace("æ", "ae").replace("’", " ").replace("'", " ")
+    text = _NON_WORD.sub(" ", text)
+    return _SPACES.sub(" ", text).strip()
+
+
+def fold_words(text: str) -> str:
+    """Like :func:`fold` but keeps letters and digits only (for name matching, not strengths)."""
+    text = fold(text)
+    text = re.sub(r"[^a-z0-9 ]+", " ", text)
+    return _SPACES.sub(" ", text).strip()
