@@ -20,7 +20,10 @@ def strip_accents(text: str) -> str:
 
 
 def fold(text: str) -> str:
-    """Lower-case, accent-free, punctuation-light key ("Acide ACÉTYLSALICYLIQUE" -> "acide acetylsalicylique")."""
+    """Lower-case, accent-free, punctuation-light key.
+
+    "Acide ACÉTYLSALICYLIQUE" -> "acide acetylsalicylique".
+    """
     text = strip_accents(text).lower()
     text = text.replace("œ", "oe").replace("æ", "ae").replace("’", " ").replace("'", " ")
     text = _NON_WORD.sub(" ", text)

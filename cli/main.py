@@ -1,0 +1,142 @@
+"""The `iatro` command: the composition root that wires the core, the KB build, the API and OCR."""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from pathlib import Path
+from typing import Annotated
+
+import click
+import typer
+
+from iatro.errors import IatroError, InputError, KnowledgeBaseError
+from iatro.settings import get_settings
+
+app = typer.Typer(add_completion=False, no_args_is_help=True, help="Iatro medication-safety engine")
+kb_app = typer.Typer(no_args_is_help=True, help="Build and inspect the compiled knowledge base")
+app.add_typer(kb_app, name="kb")
+
+
+def _err(message: str) -> None:
+    typer.echo(message, err=True)
+
+
+def _kb_dir(kb_dir: Path | None) -> Path:
+    return kb_dir or get_settings().kb_dir
+
+
+KbDir = Annotated[Path | None, typer.Option("--kb-dir", help="Compiled KB directory (default: IATRO_KB_DIR)")]
+
+
+@kb_app.command("build")
+def kb_build(kb_dir: KbDir = None) -> None:
+    """Compile knowledge_base/sources into the KB directory."""
+    from knowledge_base.builder.compile import build
+
+    start = time.perf_counter()
+    build(_kb_dir(kb_dir), log=lambda m: typer.echo(m, err=True))
+    typer.echo(f"built in {time.perf_counter() - start:.1f} s", err=True)
+
+
+@kb_app.command("info")
+def kb_info(kb_dir: KbDir = None) -> None:
+    """Version, sources and editions of the compiled KB."""
+    from iatro.kb.manifest import read_manifest
+
+    manifest = read_manifest(_kb_dir(kb_dir))
+    typer.echo(f"kb_version: {manifest.kb_version}")
+    typer.echo(f"built_at:   {manifest.built_at}")
+    typer.echo(f"schema:     {manifest.schema_version}")
+    for key, src in manifest.sources.items():
+        typer.echo(f"  {key:16} {src.edition:22} {src.title} [{src.licence}]")
+
+
+@kb_app.command("stats")
+def kb_stats(kb_dir: KbDir = None, as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
+    """Coverage figures (products with substances, ATC, ANSM index, anticholinergic table)."""
+    from iatro.kb.stats import coverage
+    from iatro.kb.store import load_kb
+
+    stats = coverage(load_kb(_kb_dir(kb_dir)))
+    if as_json:
+        typer.echo(json.dumps(stats, ensure_ascii=False, indent=2))
+        return
+    for section, values in stats.items():
+        if isinstance(values, dict):
+            typer.echo(section)
+            for key, value in values.items():
+                if not isinstance(value, list | dict):
+                    typer.echo(f"  {key}: {value}")
+        else:
+            typer.echo(f"{section}: {values}")
+
+
+def _engine(kb_dir: Path | None):  # type: ignore[no-untyped-def]
+    from iatro.analysis import Engine
+    from iatro.kb.store import load_kb
+
+    return Engine(load_kb(_kb_dir(kb_dir)))
+
+
+@app.command("resolve")
+def resolve(line: str, kb_dir: KbDir = None) -> None:
+    """Resolve one free-text line ("LAROXYL 25 mg cp, 1 le soir") and print it as JSON."""
+    from iatro.model.prescription import LineInput
+
+    report = _engine(kb_dir).resolver.resolve(LineInput(text=line))
+    typer.echo(report.model_dump_json(indent=2, exclude_none=True))
+
+
+@app.command("analyze")
+def analyze(
+    file: Annotated[Path, typer.Argument(help="Prescription JSON (the analysis contract)")],
+    fmt: Annotated[str, typer.Option("--format", help="json or text")] = "text",
+    kb_dir: KbDir = None,
+) -> None:
+    """Analyse a prescription file; the report goes to standard output."""
+    from iatro.analysis import parse_prescription
+    from iatro.errors import FieldError
+    from iatro.render import render_text
+
+    if fmt not in ("json", "text"):
+        raise FieldError("--format", "must be json or text")
+    try:
+        document = file.read_bytes()
+    except OSError as exc:
+        raise FieldError("FILE", f"cannot read {file}: {exc.strerror}") from None
+    prescription = parse_prescription(document)
+    report = _engine(kb_dir).analyze(prescription)
+    if fmt == "json":
+        typer.echo(report.model_dump_json(indent=2, exclude_none=True))
+    else:
+        typer.echo(render_text(report))
+
+
+def main() -> None:
+    try:
+        app(standalone_mode=False)
+    except click.exceptions.UsageError as exc:
+        _err(exc.format_message())
+        sys.exit(2)
+    except click.exceptions.Abort:
+        sys.exit(1)
+    except click.exceptions.Exit as exc:
+        sys.exit(exc.exit_code)
+    except InputError as exc:
+        _err(f"invalid input: {exc}")
+        sys.exit(2)
+    except KnowledgeBaseError as exc:
+        _err(f"knowledge base error: {exc}")
+        sys.exit(1)
+    except IatroError as exc:
+        _err(f"error: {exc}")
+        sys.exit(1)
+    except Exception as exc:  # the contract's exit 1: an internal error, reported without a traceback
+        _err(f"internal error: {type(exc).__name__}: {exc}")
+        sys.exit(1)
+
+
+if __name__ == "__main__":
+    main()
