@@ -73,51 +73,53 @@ MOMENTS: Final[tuple[str, ...]] = ("matin", "midi", "soir", "coucher")
 _INTAKES: Final = "intakes"  # the unit of a maximum written as a count of intakes ("max 3 fois/j")
 _MG_PER_UNIT: Final[dict[str, float]] = {"mg": 1.0, "g": 1000.0, "µg": 0.001}
 
-# Written form (letters only) -> normalised unit. Spoons are matched by pattern (see _unit_name).
-_UNIT_FORMS: Final[dict[str, str]] = {
-    **dict.fromkeys(
-        ("cp", "cps", "cpr", "cprs", "cpe", "cpes", "comp", "comps", "compr", "comprime", "comprimes"),
-        "comprimé",
-    ),
-    **dict.fromkeys(("gel", "gels", "gelu", "gelule", "gelules"), "gélule"),
-    **dict.fromkeys(("sach", "sachet", "sachets", "sct", "scts"), "sachet"),
-    **dict.fromkeys(("amp", "amps", "ampoule", "ampoules"), "ampoule"),
-    **dict.fromkeys(
-        ("inj", "injs", "injection", "injections", "piqure", "piqures", "stylo", "stylos", "seringue",
-         "seringues"),
-        "injection",
-    ),  # fmt: skip
-    **dict.fromkeys(("gt", "gts", "gte", "gtes", "gtt", "gtts", "gtte", "gttes", "goutte", "gouttes"), "goutte"),
-    **dict.fromkeys(
-        ("bouf", "boufs", "bouff", "bouffs", "bouffee", "bouffees", "inhalation", "inhalations", "puff",
-         "puffs", "pulv", "pulverisation", "pulverisations"),
-        "bouffée",
-    ),  # fmt: skip
-    **dict.fromkeys(("sup", "supp", "suppo", "suppos", "suppositoire", "suppositoires"), "suppositoire"),
-    **dict.fromkeys(("patch", "patchs", "patches", "timbre", "timbres"), "patch"),
-    **dict.fromkeys(("caps", "capsule", "capsules"), "capsule"),
-    **dict.fromkeys(("dose", "doses", "mesurette", "mesurettes"), "dose"),
-    **dict.fromkeys(("application", "applications", "appl", "app"), "application"),
-    **dict.fromkeys(("mg", "milligramme", "milligrammes"), "mg"),
-    **dict.fromkeys(("g", "gr", "gramme", "grammes"), "g"),
-    **dict.fromkeys(("ug", "mcg", "microgramme", "microgrammes"), "µg"),
-    **dict.fromkeys(("ml", "millilitre", "millilitres"), "ml"),
-    **dict.fromkeys(("ui", "u", "unite", "unites"), "ui"),
-}
+# Written forms (letters only, accents removed) of each normalised unit. Spoons are matched by
+# pattern instead, their abbreviations being split by dots and spaces ("c. à s.").
+_UNIT_SPELLINGS: Final[tuple[tuple[str, str], ...]] = (
+    ("comprimé", "cp cps cpr cprs cpe cpes comp comps compr comprime comprimes"),
+    ("gélule", "gel gels gelu gelule gelules"),
+    ("sachet", "sach sachet sachets sct scts"),
+    ("ampoule", "amp amps ampoule ampoules"),
+    ("injection", "inj injs injection injections piqure piqures stylo stylos seringue seringues"),
+    ("goutte", "gt gts gte gtes gtt gtts gtte gttes goutte gouttes"),
+    ("bouffée", "bouf boufs bouff bouffs bouffee bouffees inhalation inhalations puff puffs pulv "
+     "pulverisation pulverisations"),
+    ("suppositoire", "sup supp suppo suppos suppositoire suppositoires"),
+    ("patch", "patch patchs patches timbre timbres"),
+    ("capsule", "caps capsule capsules"),
+    ("dose", "dose doses mesurette mesurettes"),
+    ("application", "application applications appl app"),
+    ("mg", "mg milligramme milligrammes"),
+    ("g", "g gr gramme grammes"),
+    ("µg", "ug mcg microgramme microgrammes"),
+    ("ml", "ml millilitre millilitres"),
+    ("ui", "ui u unite unites"),
+)  # fmt: skip
+_UNIT_FORMS: Final[dict[str, str]] = {form: unit for unit, forms in _UNIT_SPELLINGS for form in forms.split()}
 
 _NUMBER_WORDS: Final[dict[str, float]] = {
     "un": 1, "une": 1, "deux": 2, "trois": 3, "quatre": 4, "cinq": 5, "six": 6, "sept": 7, "huit": 8,
     "neuf": 9, "dix": 10, "onze": 11, "douze": 12, "quinze": 15, "vingt": 20, "trente": 30,
 }  # fmt: skip
 
-# Words that carry no dosing information: articles, administration verbs, routes.
-_FILLER_WORDS: Final[frozenset[str]] = frozenset(
-    """le la les l de du des d a au aux et en avec tous toutes tts ttes tt chaque prendre prends donner
-    administrer faire inhaler appliquer instiller injecter mettre poser avaler boire changer coller
-    sucer croquer macher diluer dissoudre utiliser fondre laisser per os po voie orale oral sc im iv sl
-    sublingual sublinguale cutane cutanee intramusculaire intraveineuse locale local nasale rectale
-    repas eau verre ar traitement buvable buvables buv""".split()
+# Words that carry no dosing information: articles, administration verbs, routes, form qualifiers.
+_ARTICLES = "le la les l de du des d a au aux et en avec tous toutes tts ttes tt chaque posologie poso"
+_VERBS = (
+    "prendre prends donner administrer faire inhaler appliquer instiller injecter mettre poser avaler boire "
+    "changer coller sucer croquer macher diluer dissoudre utiliser fondre laisser"
 )
+_ROUTES = (
+    "per os po voie orale oral sc im iv sl sublingual sublinguale cutane cutanee intramusculaire "
+    "intraveineuse locale local nasale rectale repas eau verre ar traitement buvable buvables buv lp"
+)
+# Form qualifiers reach the parser when a line's form is written after its strength ("gélule
+# gastro-résistante, 1/j"); they do not change what is taken.
+_FORMS = (
+    "gastro resistant resistante resistants resistantes pellicule pelliculee pellicules pelliculees secable "
+    "secables effervescent effervescents orodispersible orodispersibles dispersible dispersibles molle molles "
+    "lm collyre"
+)
+_FILLER_WORDS: Final[frozenset[str]] = frozenset(f"{_ARTICLES} {_VERBS} {_ROUTES} {_FORMS}".split())
 
 # ---------------------------------------------------------------------------------------- patterns
 
@@ -125,8 +127,10 @@ _W = r"(?:" + "|".join(sorted(_NUMBER_WORDS, key=len, reverse=True)) + r")(?![a-
 _DIG = r"\d+(?:\.\d+)?(?:/\d+)?"
 _HALF = r"(?:demie?(?![a-z])|1/2(?![\d/]))"
 # One number: "2", "0.5", "3/4", "deux", "un demi", "1 et demi", "1 1/2", "trois quarts", "demi".
-_N = rf"(?:(?:{_DIG}|{_W})\s*quarts?(?![a-z])|(?:{_DIG}|{_W})(?:\s+(?:et\s+)?{_HALF})?|demie?(?![a-z]))"
+_N = rf"(?:(?:{_DIG}|{_W})(?:\s*quarts?(?![a-z])|\s+(?:et\s+)?{_HALF})?|demie?(?![a-z]))"
 # A number or a range: "1 à 2", "1 ou 2", "4-6".
+# Cheap test that a number can start here: it spares the number patterns at most word positions.
+_NSTART = r"(?=\d|(?:" + "|".join(_NUMBER_WORDS) + r"|demie?)(?![a-z]))"
 _NR = rf"{_N}(?:\s*(?:a(?![a-z])|ou(?![a-z])|-)\s*{_N})?"
 _PERIOD = r"(?:\d+\s*)?(?:jours?|jrs?|journee|j|semaines?|sem|mois|heures?|hrs?|h)(?![a-z])"
 _SPOON = (
@@ -134,11 +138,7 @@ _SPOON = (
     r"|(?:cuill?(?:eree|ere)s?\.?\s*|c\.?\s*)a\s*c(?:afe)?\.?"
     r"|cuill?(?:eree|ere)s?\s+mesures?"
 )
-_UNIT = (
-    rf"(?:(?:{_SPOON}|"
-    + "|".join(sorted(_UNIT_FORMS, key=len, reverse=True))
-    + r")(?![a-z])\.?)"
-)
+_UNIT = rf"(?:(?:{_SPOON}|" + "|".join(sorted(_UNIT_FORMS, key=len, reverse=True)) + r")(?![a-z])\.?)"
 _MN = r"\d{1,2}(?:\.\d+)?(?:/\d)?"
 _COND_WORDS = (
     "besoin|necessaire|douleurs?|douloureu(?:x|se)|mal|maux|tete|ventre|dos|fievre|temperature|crises?"
@@ -148,10 +148,13 @@ _COND_WORDS = (
     "|intenses?|importantes?|persistantes?|fortes?|aigues?|nocturnes?|troubles?|sommeil|symptomes?"
     "|allergie|allergiques?|eruption|rhinite|crampes?|palpitations?|hypoglycemie|saignements?"
     "|nervosite|selles|dures|absence|gonflement|hemorroides?|oppression|irritation|secheresse"
-    "|oculaire|yeux|gorge|endormissement|reveil|reveils|coliques?|ballonnements?|acidite|aphtes?"
+    "|oculaire|yeux|gorge|endormissement|reveil|reveils|coliques?|ballonnements?|acidite|aphtes?|oedemes?"
 )
 _COND = rf"(?:{_COND_WORDS})(?![a-z])"
-_CONN = r"(?:de|d|du|des|la|le|les|l|ou|et|en)(?![a-z])"
+_COND_WORD: Final[re.Pattern[str]] = re.compile(_COND_WORDS)
+_CONN = r"(?:de|d|du|des|la|le|les|l|ou|et|en|pas)(?![a-z])"
+_WEEKDAYS: Final[tuple[str, ...]] = ("lundi", "mardi", "mercredi", "jeudi", "vendredi", "samedi", "dimanche")
+_WEEKDAY = "|".join(_WEEKDAYS)
 _TIME = r"\d{1,2}\s*h(?:\d{2})?(?![a-z\d])"
 _TIME_SEP = r"\s*(?:,|et|-|/|\+)\s*(?:a\s+)?"
 
@@ -181,6 +184,8 @@ _ENTRIES: Final[tuple[tuple[str, str], ...]] = (
         r"(?:(?:du|des|de|d|les|le|la|l)\s+)?(?:un\s+)?repas(?![a-z])"
         r"|(?:avec|dans)\s+(?:un\s+|une\s+|de\s+l\s+|du\s+|1/2\s+|un\s+demi\s+)?"
         r"(?:grand\s+|demi\s+|petit\s+|peu\s+d\s+)?(?:verre\s+d\s+)?eau(?![a-z])"
+        r"|(?:a\s+)?(?:sucer|croquer|avaler)\s+ou\s+(?:a\s+)?(?:sucer|croquer|avaler)(?![a-z])"
+        r"|(?:solution|suspension)\s+buvable|sans\s+sucre"
         r"|(?:a\s+)?(?:avaler|croquer|sucer|macher|diluer|dissoudre|laisser\s+fondre)"
         r"(?:\s+sans\s+(?:croquer|macher|ecraser))?(?![a-z])"
         r"|sous\s+la\s+langue"
@@ -199,9 +204,14 @@ _ENTRIES: Final[tuple[tuple[str, str], ...]] = (
         rf"|(?:a\s+)?renouvel(?:er|able)(?:\s+{_NR}\s*(?:fois|mois))?(?![a-z])"
         rf"|ar\s+{_NR}\s*(?:fois|mois)(?![a-z])"
         r"|(?:a\s+)?heure\s+(?:fixe|reguliere)|a\s+la\s+meme\s+heure|de\s+preference"
-        r"|puis\s+(?:arret(?:er)?|stop(?:per)?)(?![a-z])"
+        r"|puis\s+(?:arret(?:er)?|stop(?:per)?|a\s+reevaluer|reevaluer|reevaluation)(?![a-z])"
         r"|(?:bien\s+)?agiter(?:\s+avant\s+(?:emploi|usage))?"
-        r"|ne\s+pas\s+(?:ecraser|croquer|macher|ouvrir)|sans\s+(?:croquer|macher|ecraser)",
+        r"|ne\s+pas\s+(?:ecraser|croquer|macher|ouvrir)|sans\s+(?:croquer|macher|ecraser)"
+        r"|(?:par|/)\s*prise(?![a-z])"
+        r"|(?:(?:rester\s+)?(?:en\s+)?position|rester)\s+(?:debout|assise?)"
+        r"(?:\s+(?:pendant\s+)?\d+\s*(?:min(?:utes)?|mn))?(?![a-z])"
+        r"|ne\s+pas\s+s\s+allonger(?:\s+(?:dans\s+les|pendant)\s+\d+\s*(?:min(?:utes)?|mn))?(?![a-z])"
+        r"|(?:le|au)\s+meme\s+jour(?:\s+(?:chaque|de\s+la)\s+semaine)?(?![a-z])",
     ),
     (
         "asneeded",
@@ -219,7 +229,7 @@ _ENTRIES: Final[tuple[tuple[str, str], ...]] = (
         r"|au\s+moins\s+)"
         rf"(?P<xh>{_NR})\s*(?:h|heures?)(?![a-z])(?:\s+(?:minimum|mini|au\s+moins))?"
         r"(?:\s+(?:entre\s+(?:les|2|deux)\s+prises|d\s+intervalle))?"
-        rf"|(?P<xh2>{_NR})\s*(?:h|heures?)\s+(?:minimum\s+|au\s+moins\s+)?"
+        rf"|{_NSTART}(?P<xh2>{_NR})\s*(?:h|heures?)\s+(?:minimum\s+|au\s+moins\s+)?"
         r"(?:entre\s+(?:les|2|deux)\s+prises|d\s+intervalle)",
     ),
     (
@@ -235,7 +245,10 @@ _ENTRIES: Final[tuple[tuple[str, str], ...]] = (
         rf"(?:tous|toutes|ttes|tts|chaque)\s+(?:les\s+)?(?P<en>{_NR}\s*)?"
         r"(?P<ep>jours?|j|semaines?|sem|mois|ans?)(?![a-z])",
     ),
-    ("jsur", rf"(?P<jn>{_N})\s*(?:j|jours?)\s*(?:sur|/)\s*(?P<jm>{_N})(?:\s*j(?:ours)?)?(?![a-z\d/])"),
+    (
+        "jsur",
+        rf"{_NSTART}(?P<jn>{_N})\s*(?P<jw>j|jours?|soirs?|matins?)\s*(?:sur|/)\s*(?P<jm>{_N})(?:\s*j(?:ours)?)?(?![a-z\d/])",
+    ),
     (
         "adv",
         r"(?P<av>quotidien(?:ne)?s?(?:ment)?|journalier(?:e)?s?|hebdomadaire(?:s|ment)?"
@@ -243,24 +256,38 @@ _ENTRIES: Final[tuple[tuple[str, str], ...]] = (
     ),
     (
         "freq",
-        rf"(?:x\s*)?(?P<fn>{_NR})\s*(?P<fm>x|fois|f|prises?)?\s*(?:/|par|dans\s+la|chaque)\s*(?P<fp>{_PERIOD})",
+        rf"(?:x\s*)?{_NSTART}(?P<fn>{_NR})\s*(?P<fm>x|fois|f|prises?)?\s*(?:/|par|dans\s+la|chaque)\s*(?P<fp>{_PERIOD})",
     ),
     ("split", rf"en\s+(?P<sn>{_N})\s*(?:prises?|fois)(?![a-z])"),
-    ("count", rf"(?P<cn>{_NR})\s*(?:x|fois|prises?)(?![a-z])"),
+    ("count", rf"{_NSTART}(?P<cn>{_NR})\s*(?:x|fois|prises?)(?![a-z])"),
     (
         "duration",
         r"(?:(?:pendant|pdt|durant|pour|sur|x|qsp|duree|traitement)\s*(?:de\s+|d\s+)?:?\s*"
         rf"(?P<dn>{_NR})\s*(?P<du>jours?|jrs?|j|semaines?|sem|s|mois|m|ans?|annees?|heures?|h)"
-        rf"|(?P<dn2>{_NR})\s*(?P<du2>jours?|jrs?|j|semaines?|sem|mois|ans?|annees?))(?![a-z])",
+        rf"|{_NSTART}(?P<dn2>{_NR})\s*(?P<du2>jours?|jrs?|j|semaines?|sem|mois|ans?|annees?))(?![a-z])"
+        r"(?P<dhalf>\s+et\s+demie?(?![a-z]))?",
     ),
     ("times", rf"a\s+{_TIME}(?:{_TIME_SEP}{_TIME})*|{_TIME}(?:{_TIME_SEP}{_TIME})+"),
     ("mult", r"dans\s+(?:chaque|les\s+(?:2|deux))\s+(?:narines?|yeux|oeils?|oreilles?)(?![a-z])"),
-    ("strength", r"(?:de|a|dosee?s?\s+a)\s+\d+(?:\.\d+)?\s*(?:mg|g|ug|mcg|ui|ml)(?![a-z])"),
+    (
+        "strength",
+        r"(?:de|a|dosee?s?\s+a)\s+\d+(?:\.\d+)?\s*(?:mg|g|ug|mcg|ui|ml)(?![a-z])"
+        r"|\(\s*(?:soit\s+)?\d+(?:\.\d+)?\s*(?:mg|g|ug|mcg|ui|ml)\s*\)",
+    ),
     ("soit", rf"soit\s+(?:{_NR}\s*(?:{_UNIT})?\s*)?(?:(?:/|par)\s*{_PERIOD})?"),
     # "trois quarts de comprimé": the "de" is kept only when a unit follows it.
-    ("dose", rf"(?P<da>{_NR})(?:\s*(?:de|d)\s+(?={_UNIT}))?\s*(?P<du3>{_UNIT})?(?P<dh>\s*(?:et\s+)?{_HALF})?"),
+    (
+        "dose",
+        rf"{_NSTART}(?P<da>{_NR})(?:\s*(?:de|d)\s+(?={_UNIT}))?\s*(?P<du3>{_UNIT})?(?P<dh>\s*(?:et\s+)?{_HALF})?",
+    ),
     ("moment", r"(?P<mo>matin(?:s|ee)?|mat|midis?|soir(?:s|ee)?|coucher|nuits?|lever)(?![a-z])"),
-    ("weekday", r"(?P<wd>lundi|mardi|mercredi|jeudi|vendredi|samedi|dimanche)s?(?![a-z])"),
+    (
+        "except",
+        r"sauf\s+(?:le\s+|les\s+)?(?:week\s*ends?|we(?![a-z])"
+        rf"|(?:{_WEEKDAY})s?(?:\s*(?:,|et)\s*(?:le\s+)?(?:{_WEEKDAY})s?)*)(?![a-z])",
+    ),
+    ("wdrange", rf"du\s+(?P<w1>{_WEEKDAY})\s+au\s+(?P<w2>{_WEEKDAY})(?![a-z])"),
+    ("weekday", rf"(?P<wd>{_WEEKDAY})s?(?![a-z])"),
     ("per", rf"(?:/|par)\s*(?P<pp>{_PERIOD})"),
     ("sep", r"[,;:()\[\]+&./\-]"),
     ("word", r"[a-z]+"),
@@ -269,8 +296,9 @@ _ENTRIES: Final[tuple[tuple[str, str], ...]] = (
 _LEXER: Final[re.Pattern[str]] = re.compile("|".join(f"(?P<{name}>{pat})" for name, pat in _ENTRIES))
 
 _SPACES = re.compile(r"\s+")
+_MATRIX_SPLIT = re.compile(r"\s*[-+]\s*")
 _DECIMAL_COMMA = re.compile(r"(?<=\d),(?=\d)")
-_THOUSANDS = re.compile(r"(?<=\d)[ .](?=\d{3}(?!\d)\s*(?:ui|u|unites)(?![a-z]))")
+_THOUSANDS = re.compile(r"(?<=\d)[ .](?=\d{3}(?:[ .]\d{3})*(?!\d)\s*(?:ui|u|unites)(?![a-z]))")
 _WORD_HYPHEN = re.compile(r"(?<=[a-z])-|-(?=[a-z])")
 _RANGE_SPLIT = re.compile(r"\s*(?:\ba\b|\bou\b|-)\s*")
 _HALF_FORM = re.compile(r"(.+?)\s+(et\s+)?(demie?|1/2)")
@@ -375,8 +403,10 @@ def _amount(text: str) -> tuple[float, float]:
         for part in parts:
             value = _single(part)
             if value is None:
-                raise _Fail(f"number not understood: {text!r}")
+                raise _Fail(f"number not understood: {_short(text)}")
             values.append(value)
+    if not all(math.isfinite(v) for v in values):
+        raise _Fail(f"number out of range: {_short(text)}")
     return min(values), max(values)
 
 
@@ -384,7 +414,7 @@ def _period_days(text: str) -> float:
     """'j' -> 1, '2 semaines' -> 14, '8h' -> 1/3, 'mois' -> 30."""
     match = _PERIOD_FORM.fullmatch(text.strip().replace(" ", ""))
     if not match:
-        raise _Fail(f"period not understood: {text!r}")
+        raise _Fail(f"period not understood: {_short(text)}")
     count = float(match.group(1)) if match.group(1) else 1.0
     word = match.group(2)
     if word.startswith("j"):
@@ -408,7 +438,7 @@ def _unit_name(raw: str) -> str:
         return "cuillère à soupe"
     if key.startswith("c") and key.endswith(("c", "cafe")):
         return "cuillère à café"
-    raise _Fail(f"unit not understood: {raw!r}")
+    raise _Fail(f"unit not understood: {_short(raw)}")
 
 
 def _moment_of(text: str) -> tuple[str, ...]:
@@ -433,18 +463,44 @@ def _lex(norm: str) -> list[_Tok]:
         kind = match.lastgroup or "other"
         text = match.group(kind)
         if kind == "word":
-            kind = "filler" if text in _FILLER_WORDS else "unknown"
+            # "1 cp le soir si besoin (insomnie)": a symptom is harmless once the line is as-needed.
+            kind = "filler" if text in _FILLER_WORDS else "cond" if _COND_WORD.fullmatch(text) else "unknown"
             tokens.append(_Tok(kind, text=text))
+        elif kind == "except":
+            # "sauf le week-end", "sauf le dimanche": the other days of the week.
+            excluded = {"samedi", "dimanche"} if "w" in text else {d for d in _WEEKDAYS if d in text}
+            tokens.extend(_Tok("weekday", s=day, text=text) for day in _WEEKDAYS if day not in excluded)
+        elif kind == "wdrange":
+            first, last = _WEEKDAYS.index(match.group("w1")), _WEEKDAYS.index(match.group("w2"))
+            if last < first:
+                tokens.append(_Tok("unknown", text=text))
+            tokens.extend(_Tok("weekday", s=day, text=text) for day in _WEEKDAYS[first : last + 1])
         elif kind in ("filler_p", "sep", "strength", "soit"):
             tokens.append(_Tok("filler", s=kind, text=text))
         elif kind == "other":
             tokens.append(_Tok("unknown", text=text))
         else:
             tokens.append(_tok_of(kind, match, text))
+            if kind == "jsur" and match.group("jw")[0] in "sm":  # "1 soir sur 2"
+                tokens.append(_Tok("moment", s=_moment_of(match.group("jw"))[0], text=text))
     return tokens
 
 
 def _tok_of(kind: str, match: re.Match[str], text: str) -> _Tok:
+    tok = _read_tok(kind, match, text)
+    # Zero periods, counts or doses ("toutes les 0 h", "0 fois par jour", "0 cp") mean nothing.
+    if tok.period < 0 or (tok.kind in _NEEDS_PERIOD and tok.period <= 0):
+        raise _Fail(f"zero period: {_short(text)}")
+    if tok.kind in _NEEDS_AMOUNT and tok.lo <= 0:
+        raise _Fail(f"zero amount: {_short(text)}")
+    return tok
+
+
+_NEEDS_PERIOD: Final = frozenset({"freq", "interval", "every", "per", "maxint"})
+_NEEDS_AMOUNT: Final = frozenset({"dose", "freq", "count", "split", "duration"})
+
+
+def _read_tok(kind: str, match: re.Match[str], text: str) -> _Tok:
     group = match.group
     if kind == "matrix":
         unit = group("mu")
@@ -485,6 +541,8 @@ def _tok_of(kind: str, match: re.Match[str], text: str) -> _Tok:
         number = group("dn") or group("dn2")
         unit = group("du") or group("du2")
         lo, hi = _amount(number)
+        if group("dhalf"):  # "1 mois et demi"
+            lo, hi = lo + 0.5, hi + 0.5
         return _Tok("duration", hi * _period_days(unit), lo * _period_days(unit), text=text)
     if kind == "times":
         return _Tok("times", float(len(_DIGITS.findall(re.sub(r"h\d{2}", "h", text)))), text=text)
@@ -506,6 +564,10 @@ def _tok_of(kind: str, match: re.Match[str], text: str) -> _Tok:
 
 def _fmt(value: float) -> str:
     return f"{value:g}"
+
+
+def _short(text: str) -> str:
+    return repr(text if len(text) <= 40 else text[:40] + "…")
 
 
 # ---------------------------------------------------------------------------------------- interpreter
@@ -549,7 +611,7 @@ def _bind_maxima(tokens: list[_Tok], has_dose: bool, as_needed: bool) -> list[_T
             out.append(_Tok("maxspec", dose.hi, dose.lo, per.period, dose.s, dose.text))
             i += 1
         else:
-            raise _Fail(f"maximum not understood: {tok.text!r}")
+            raise _Fail(f"maximum not understood: {_short(tok.text)}")
     if not has_dose and not as_needed:
         # "1/j", "2 par jour": a count with no dose is an amount of the product's unit.
         plain = [t for t in out if t.kind == "freq" and not t.s]
@@ -597,7 +659,7 @@ def _read(tokens: list[_Tok], as_needed: bool) -> _Reading:
         if kind == "matrix":
             if segs or reading.matrix_moments is not None:
                 raise _Fail("a matrix and another dose")
-            parts = re.split(r"\s*[-+]\s*", tok.text)
+            parts = _MATRIX_SPLIT.split(tok.text)
             labels = MOMENTS[:3] if len(parts) == 3 else MOMENTS
             values = [_amount(part)[1] for part in parts]
             for value, label in zip(values, labels, strict=True):
@@ -613,7 +675,7 @@ def _read(tokens: list[_Tok], as_needed: bool) -> _Reading:
             if reading.matrix_moments is not None:
                 raise _Fail("a matrix and another dose")
             if style == "moment":
-                seg.moments.extend(pending)
+                _add_moments(seg, pending)
                 seg.times += pending_times
                 pending, pending_times = [], 0
             segs.append(seg)
@@ -630,7 +692,7 @@ def _read(tokens: list[_Tok], as_needed: bool) -> _Reading:
                 pending.extend(new_moments)
                 pending_times += new_times
             else:
-                segs[-1].moments.extend(m for m in new_moments if m not in segs[-1].moments)
+                _add_moments(segs[-1], new_moments)
                 segs[-1].times += new_times
         elif kind == "freq":
             reading.freqs.append(tok)
@@ -661,11 +723,19 @@ def _read(tokens: list[_Tok], as_needed: bool) -> _Reading:
         if not segs:
             segs.append(_Seg(None, None, None))
         if len(segs) == 1 and segs[0].slots == 0:
-            segs[0].moments.extend(pending)
+            _add_moments(segs[0], pending)
             segs[0].times += pending_times
         else:
             raise _Fail("moments that belong to no dose")
+    every_moment = [m for seg in segs for m in seg.moments]
+    if len(every_moment) != len(set(every_moment)):
+        raise _Fail("a moment has two doses")
     return reading
+
+
+def _add_moments(seg: _Seg, moments: list[str]) -> None:
+    # "le matin à jeun, avant le petit déjeuner" names the morning twice: it is still one intake.
+    seg.moments.extend(m for m in dict.fromkeys(moments) if m not in seg.moments)
 
 
 def _frequency(r: _Reading, slots: int) -> tuple[float | None, float | None, float | None]:
@@ -742,9 +812,9 @@ def _frequency(r: _Reading, slots: int) -> tuple[float | None, float | None, flo
     return count, period, per_period
 
 
-def _dose(r: _Reading, count: float | None, period: float | None, per_period: float | None) -> tuple[
-    float | None, str | None
-]:
+def _dose(
+    r: _Reading, count: float | None, period: float | None, per_period: float | None
+) -> tuple[float | None, str | None]:
     segs = [s for s in r.segs if s.hi is not None]
     if not segs:
         return None, None
@@ -816,26 +886,30 @@ def _duration(r: _Reading) -> int | None:
     if d.lo != d.hi:
         r.notes.append("duration range; the upper bound is kept")
     if not _close(d.hi, round(d.hi)) or d.hi <= 0:
-        raise _Fail(f"duration is not a whole number of days: {d.text!r}")
+        raise _Fail(f"duration is not a whole number of days: {_short(d.text)}")
     return round(d.hi)
 
 
 def _interpret(text: str, tokens: list[_Tok]) -> Posology:
-    unknown = [t.text for t in tokens if t.kind == "unknown"]
+    as_needed = any(t.kind == "asneeded" for t in tokens)
+    unknown = [t.text for t in tokens if t.kind == "unknown" or (t.kind == "cond" and not as_needed)]
     if unknown:
         if "puis" in unknown:
             raise _Fail("sequential regimen ('puis') is not supported")
-        raise _Fail("not understood: " + ", ".join(repr(u) for u in unknown))
-    significant = [t for t in tokens if t.kind != "filler"]
+        shown = ", ".join(_short(u) for u in dict.fromkeys(unknown[:6]))
+        raise _Fail("not understood: " + shown + (", …" if len(unknown) > 6 else ""))
+    significant = [t for t in tokens if t.kind not in ("filler", "cond")]
     if not significant:
         raise _Fail("no dose and no frequency")
-    as_needed = any(t.kind == "asneeded" for t in significant)
     has_dose = any(t.kind in ("dose", "matrix") for t in significant)
     r = _read(_bind_maxima(significant, has_dose, as_needed), as_needed)
 
-    if r.matrix_moments is not None and r.extra_moments:
-        if tuple(m for m in MOMENTS if m in r.extra_moments) != r.matrix_moments:
-            raise _Fail("the matrix contradicts the moments")
+    if (
+        r.matrix_moments is not None
+        and r.extra_moments
+        and tuple(m for m in MOMENTS if m in r.extra_moments) != r.matrix_moments
+    ):
+        raise _Fail("the matrix contradicts the moments")
 
     slots = sum(s.slots for s in r.segs)
     count, period, per_period = _frequency(r, slots)

@@ -15,8 +15,8 @@ from collections.abc import Callable
 from pathlib import Path
 
 from rdkit import Chem
-from rdkit.rdBase import DisableLog
 from rdkit.Chem.MolStandardize import rdMolStandardize
+from rdkit.rdBase import DisableLog
 
 from iatro.text import fold
 from knowledge_base.builder.files import read_text
