@@ -26,7 +26,9 @@ is matin-midi-soir and "a-b-c-d" adds coucher.
 Decisions (each one is what a pharmacist would read, never an invented value):
 - Periods: a week is 7 days and a month 30 days ("1 injection par mois" -> 1/30 per day,
   "pendant 1 mois" -> 30 days, "1 an" -> 365 days). "1 cp le lundi" is once a week (1/7 per day);
-  "le lundi et le jeudi" is 2/7.
+  "le lundi et le jeudi" is 2/7, "du lundi au vendredi" and "sauf le week-end" 5/7, "5 j/7" 5/7.
+  Moments say when in the day, not how often over the week ("1 cp le dimanche matin" -> 1/7).
+- "QSP 3 mois" is read as the duration (90 days): it is how long the prescription covers.
 - An amount per period ("2 cp par jour", "1 g/j en 2 prises", "2 cp/j matin et soir") is shared
   between the intakes the text states (split, moments); when it states none, it is one intake
   ("2 cp par jour" -> 2 cp once a day, with a note). The daily total is what the text says.
@@ -48,8 +50,13 @@ Decisions (each one is what a pharmacist would read, never an invented value):
 - ``mg_per_day`` is set only when the dose is a mass: dose x intakes per day, or dose x maximum
   intakes when a maximum is given (the maximum exposure). :func:`daily_mass_mg` does the same
   for unit doses with the product's strength.
-- Sequential or conditional regimens ("... puis 1/2 cp/j", "selon INR", "à adapter") are not
-  parsed: their values depend on information the text does not hold.
+- Contradictions ("1 cp 3 fois par jour matin et soir", two durations) are not parsed.
+- Sequential or conditional regimens ("... puis 1/2 cp/j", "selon INR", "à adapter", "si TA > 14")
+  are not parsed: their values depend on information the text does not hold. "puis arrêt" and
+  "puis réévaluation" are accepted: nothing is taken after them that the text would need to say.
+- Words known to carry no dose (articles, "prendre", routes, form qualifiers such as "LP" or
+  "gastro-résistant", symptoms of an as-needed line such as "(insomnie)") are skipped; any other
+  word makes the posology unparsed, with the words in ``note``.
 """
 
 from __future__ import annotations
@@ -116,15 +123,15 @@ _ROUTES = (
 # gastro-résistante, 1/j"); they do not change what is taken.
 _FORMS = (
     "gastro resistant resistante resistants resistantes pellicule pelliculee pellicules pelliculees secable "
-    "secables effervescent effervescents orodispersible orodispersibles dispersible dispersibles molle molles "
-    "lm collyre"
+    "secables effervescent effervescents orodispersible orodispersibles dispersible dispersibles molle "
+    "molles lm collyre"
 )
 _FILLER_WORDS: Final[frozenset[str]] = frozenset(f"{_ARTICLES} {_VERBS} {_ROUTES} {_FORMS}".split())
 
 # ---------------------------------------------------------------------------------------- patterns
 
 _W = r"(?:" + "|".join(sorted(_NUMBER_WORDS, key=len, reverse=True)) + r")(?![a-z])"
-_DIG = r"\d+(?:\.\d+)?(?:/\d+)?"
+_DIG = r"\d++(?:\.\d++)?(?:/\d++)?"  # possessive: a long digit run is not re-split on failure
 _HALF = r"(?:demie?(?![a-z])|1/2(?![\d/]))"
 # One number: "2", "0.5", "3/4", "deux", "un demi", "1 et demi", "1 1/2", "trois quarts", "demi".
 _N = rf"(?:(?:{_DIG}|{_W})(?:\s*quarts?(?![a-z])|\s+(?:et\s+)?{_HALF})?|demie?(?![a-z]))"
@@ -296,6 +303,7 @@ _ENTRIES: Final[tuple[tuple[str, str], ...]] = (
 _LEXER: Final[re.Pattern[str]] = re.compile("|".join(f"(?P<{name}>{pat})" for name, pat in _ENTRIES))
 
 _SPACES = re.compile(r"\s+")
+_COMBINING = re.compile(r"[\u0300-\u036f]")  # the accents NFKD splits off French letters
 _MATRIX_SPLIT = re.compile(r"\s*[-+]\s*")
 _DECIMAL_COMMA = re.compile(r"(?<=\d),(?=\d)")
 _THOUSANDS = re.compile(r"(?<=\d)[ .](?=\d{3}(?:[ .]\d{3})*(?!\d)\s*(?:ui|u|unites)(?![a-z]))")
@@ -349,8 +357,7 @@ class _Seg:
 def _normalise(text: str) -> str:
     folded = text.lower().translate(_SPECIAL_CHARS)
     if not folded.isascii():
-        decomposed = unicodedata.normalize("NFKD", folded)
-        folded = "".join(ch for ch in decomposed if not unicodedata.combining(ch))
+        folded = _COMBINING.sub("", unicodedata.normalize("NFKD", folded))
     folded = _DECIMAL_COMMA.sub(".", folded)
     folded = _WORD_HYPHEN.sub(" ", folded)
     folded = _SPACES.sub(" ", folded).strip()
