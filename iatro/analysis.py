@@ -4,15 +4,17 @@ from __future__ import annotations
 
 from pydantic import ValidationError
 
+from iatro.checks.context import CheckContext
+from iatro.checks.exposures import build_exposures
+from iatro.checks.interactions import InteractionIndex
 from iatro.errors import FieldError
 from iatro.kb.store import KnowledgeBase
 from iatro.model.prescription import Prescription
-from iatro.model.report import Report
+from iatro.model.report import LineReport, Report
 from iatro.resolve.lines import Resolver
 
 # Checks that later work adds; until then the report says plainly that they did not run.
 PENDING_CHECKS = (
-    "interactions",
     "cyp",
     "pim",
     "omission",
@@ -44,12 +46,26 @@ class Engine:
     def __init__(self, kb: KnowledgeBase) -> None:
         self.kb = kb
         self.resolver = Resolver(kb)
+        self.interactions = InteractionIndex(kb)
 
-    def analyze(self, prescription: Prescription) -> Report:
+    def context(self, prescription: Prescription, lines: tuple[LineReport, ...]) -> CheckContext:
+        return CheckContext(
+            exposures=build_exposures(self.kb, lines, prescription.lines),
+            patient=prescription.patient,
+            date=prescription.date,
+            unresolved_lines=tuple(line.index for line in lines if line.status != "resolved"),
+        )
+
+    def analyze(self, prescription: Prescription, checks: frozenset[str] | None = None) -> Report:
         lines = tuple(self.resolver.resolve(line, i) for i, line in enumerate(prescription.lines))
+        ctx = self.context(prescription, lines)
+        alerts = []
+        if checks is None or "interactions" in checks:
+            alerts.extend(self.interactions.check(ctx))
         return Report(
             kb_version=self.kb.version,
             complete=all(line.status == "resolved" for line in lines),
             lines=lines,
+            alerts=tuple(alerts),
             checks_not_run=PENDING_CHECKS,
         )

@@ -26,6 +26,9 @@ class Exposure:
     intakes_per_day: float | None = None
     as_needed: bool = False
     duration_days: int | None = None
+    # Other names of the same substance (its ANSM index entries), so that curated data written
+    # with any of them ("oxybate de sodium", "sodium (oxybate de)") recognises it.
+    aliases: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)

@@ -91,13 +91,13 @@ def _key(name: str) -> str:
 
 def _side(ev: _Eval, side: CompiledSide, e: Exposure, label: str) -> None:
     if side.substances is not None or side.not_substances is not None:
-        key = _key(e.name)
+        keys = {_key(name) for name in (e.name, *e.aliases)}
         if side.substances is not None:
-            if key not in side.substances:
+            if keys.isdisjoint(side.substances):
                 ev.false = True
                 return
             ev.facts.append(f"{e.name} on side {label}")
-        if side.not_substances is not None and key in side.not_substances:
+        if side.not_substances is not None and not keys.isdisjoint(side.not_substances):
             ev.false = True
             return
     if side.routes is not None:

@@ -22,10 +22,21 @@ import orjson
 
 from iatro.errors import KnowledgeBaseCorrupt
 from iatro.kb.manifest import Manifest, read_manifest
+from iatro.kb.qualifications import Qualification, load_qualifications
+from iatro.kb.thesaurus import ThesaurusEdition
 from iatro.settings import get_settings
 from iatro.text import fold
 
 TABLES = "tables.json"
+QUALIFICATIONS = "ansm_qualifications.yaml"
+ACTIVE_EDITION = "2020-10"
+THESAURUS_EDITIONS = ("2020-10", "2019-09")
+
+
+def thesaurus_artefact(edition: str) -> str:
+    return f"thesaurus-{edition}.json"
+
+
 PS_INDPTR = "product_substances.indptr.npy"
 PS_INDICES = "product_substances.indices.npy"
 
@@ -89,7 +100,9 @@ class KnowledgeBase:
         tables: dict[str, Any],
         indptr: npt.NDArray[np.int32],
         indices: npt.NDArray[np.int32],
+        directory: Path | None = None,
     ) -> None:
+        self.directory = directory
         self.manifest = manifest
         self.raw = tables
         self.substances: tuple[SubstanceInfo, ...] = tuple(
@@ -139,6 +152,23 @@ class KnowledgeBase:
         self.substance_ids_by_name: dict[str, tuple[int, ...]] = {k: tuple(v) for k, v in synonyms.items()}
         self.ansm_index: dict[str, dict[str, Any]] = tables["ansm_index"]
 
+    def thesaurus(self, edition: str | None = None) -> ThesaurusEdition:
+        """An ANSM thesaurus edition compiled into this KB (the active one by default)."""
+        wanted = edition or self.raw.get("ansm_active_edition", ACTIVE_EDITION)
+        if self.directory is None or not (self.directory / thesaurus_artefact(wanted)).exists():
+            raise KnowledgeBaseCorrupt(f"thesaurus edition {wanted} is not compiled into this knowledge base")
+        return ThesaurusEdition.model_validate_json(
+            (self.directory / thesaurus_artefact(wanted)).read_bytes()
+        )
+
+    def qualifications(self) -> dict[str, Qualification]:
+        """Curated qualification data, minus the entries the build flagged for review."""
+        if self.directory is None or not (self.directory / QUALIFICATIONS).exists():
+            return {}
+        stale = set(self.raw.get("ansm_stale_qualifications", ()))
+        loaded = load_qualifications(self.directory / QUALIFICATIONS)
+        return {rule_id: q for rule_id, q in loaded.items() if rule_id not in stale}
+
     @property
     def version(self) -> str:
         return self.manifest.kb_version
@@ -164,4 +194,4 @@ def load_kb(kb_dir: Path | None = None, verify: bool = True) -> KnowledgeBase:
         indices = np.load(directory / PS_INDICES, mmap_mode="r")
     except (OSError, ValueError, orjson.JSONDecodeError) as exc:
         raise KnowledgeBaseCorrupt(f"cannot read the knowledge base in {directory}: {exc}") from exc
-    return KnowledgeBase(manifest, tables, indptr, indices)
+    return KnowledgeBase(manifest, tables, indptr, indices, directory)

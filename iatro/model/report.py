@@ -64,6 +64,9 @@ class LineReport(_Frozen):
     candidates: tuple[Candidate, ...] = ()
     match: str | None = Field(default=None, description="How the line was matched (cip13, cis, name, fuzzy…)")
     route: str | None = None
+    # KB-internal ids of the substances, for the checks; they change between KB builds, so they are
+    # never part of the serialised report.
+    substance_ids: tuple[int, ...] = Field(default=(), exclude=True)
 
 
 class Alternative(_Frozen):
@@ -80,6 +83,7 @@ class Alert(_Frozen):
     source: str
     edition: str | None = None
     rule_id: str
+    related_rules: tuple[str, ...] = Field(default=(), description="Other rules that matched the same pair")
     via: tuple[str, ...] = ()
     message: str
     recommendation: str | None = None

@@ -101,7 +101,11 @@ _ROUTE_BY_BDPM = {
     "auriculaire": "auriculaire",
 }
 _SEPARATORS = re.compile(r"^[\s,;:\-–]+")
-_STRENGTH_GROUP = re.compile(rf"^\s*{STRENGTH.pattern}(?:\s*[/+]\s*{STRENGTH.pattern})*", re.IGNORECASE)
+_STRENGTH_GROUP = re.compile(
+    rf"^\s*{STRENGTH.pattern}(?:\s*[/+]\s*{STRENGTH.pattern})*(?:\s*/\s*(?:ml|g|dose|l)\b)?", re.IGNORECASE
+)
+# A bare count this small before a form word is a posology ("COLCHIMAX 1 cp/j"), not a strength.
+_MAX_BARE_COUNT = 4
 
 
 _LP = {"lp", "l.p.", "l.p", "lp."}
@@ -157,6 +161,8 @@ def split_line(text: str) -> ParsedText:
     rest = " ".join(tokens[i:])
     strengths: tuple[Strength, ...] = ()
     group = _STRENGTH_GROUP.match(rest)
+    if group and _is_intake_count(group.group(0), rest[group.end() :]):
+        group = None
     if group:
         strengths = tuple(parse_strengths(group.group(0)))
         rest = rest[group.end() :]
@@ -173,6 +179,14 @@ def split_line(text: str) -> ParsedText:
     # The posology is cut from the original text so that the parser sees the prescriber's words.
     posology = _original_tail(text, len(words)) if words else None
     return ParsedText(name, parts, strengths, tuple(dict.fromkeys(forms)), posology)
+
+
+def _is_intake_count(strength_text: str, after: str) -> bool:
+    found = parse_strengths(strength_text)
+    if len(found) != 1 or found[0].unit is not None or found[0].value > _MAX_BARE_COUNT:
+        return False
+    following = fold_words(after).split()
+    return bool(following) and following[0] in FORM_WORDS
 
 
 def _original_tail(text: str, n_words: int) -> str | None:
@@ -283,7 +297,12 @@ class Resolver:
                 index=index, input=shown, status="unresolved", reason="no product or substance matches"
             )
         return LineReport(
-            index=index, input=shown, status="resolved", substances=self._refs(ids), match=match
+            index=index,
+            input=shown,
+            status="resolved",
+            substances=self._refs(ids),
+            match=match,
+            substance_ids=tuple(ids),
         )
 
     # -- free text ----------------------------------------------------------------------------
@@ -312,11 +331,13 @@ class Resolver:
             written = " / ".join(f"{s.value:g} {s.unit or ''}".strip() for s in parsed.strengths)
             groups = {e.product.substance_ids for e in entries}
             if len(groups) == 1:
+                only = next(iter(groups))
                 return LineReport(
+                    substance_ids=only,
                     index=index,
                     input=shown,
                     status="resolved",
-                    substances=self._refs(next(iter(groups))),
+                    substances=self._refs(only),
                     match=how + spelled + ";strength-not-found",
                     reason=f"no {parsed.name} product of strength {written} in BDPM",
                 )
@@ -342,6 +363,7 @@ class Resolver:
                 input=shown,
                 status="resolved",
                 substances=self._refs(next(iter(groups))),
+                substance_ids=next(iter(groups)),
                 match="substance" + spelled,
                 route=self._route(entries[0].product),
             )
@@ -449,6 +471,7 @@ class Resolver:
             substances=tuple(refs),
             match=match,
             route=self._route(product),
+            substance_ids=product.substance_ids,
         )
 
     def _ambiguous(self, entries: list[ProductEntry], index: int, shown: str, reason: str) -> LineReport:
@@ -479,7 +502,7 @@ class Resolver:
                 unit = _unit_of_form(report.product.name)
                 if unit:
                     posology = posology.model_copy(update={"unit": unit})
-            strength = self._unit_strength_mg(report, line)
+            strength = self._unit_strength_mg(report, line, posology.unit)
             mg = daily_mass_mg(posology, strength)
             if mg is not None:
                 posology = posology.model_copy(update={"mg_per_day": mg})
@@ -500,13 +523,20 @@ class Resolver:
             updates["posology"] = stated.model_copy(update={"mg_per_day": line.dose_mg_per_day})
         return report.model_copy(update=updates) if updates else report
 
-    def _unit_strength_mg(self, report: LineReport, line: LineInput) -> float | None:
-        """mg of the single active substance per unit (tablet, capsule…), when it is known."""
+    def _unit_strength_mg(self, report: LineReport, line: LineInput, unit: str | None) -> float | None:
+        """mg of the single active substance per unit of the posology, when both are known.
+
+        BDPM gives a strength per reference ("un comprimé", "1 ml de solution"): it converts a dose
+        only when the posology counts that very unit, so that "10 gouttes" of a 138 mg/ml solution
+        never becomes 1,380 mg.
+        """
         if report.product is not None:
             product = self.kb.by_cis.get(report.product.cis)
-            if product and len(product.components) == 1:
-                return product.components[0].mg
-            return None
+            if product is None or len(product.components) != 1:
+                return None
+            component = product.components[0]
+            reference_unit = _unit_of_form(", " + component.reference)
+            return component.mg if reference_unit is not None and reference_unit == unit else None
         if line.text and len(report.substances) == 1:
             strengths = split_line(line.text).strengths
             if len(strengths) == 1:

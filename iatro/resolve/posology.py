@@ -44,9 +44,13 @@ Decisions (each one is what a pharmacist would read, never an invented value):
   A stated schedule is kept in ``intakes_per_day`` ("toutes les 6 h si douleur" -> 4, "au coucher
   si insomnie" -> 1); without one it stays None. A maximum ("max 3/j", "sans dépasser 4 cp par
   jour", "max 3 g/j", "4 h minimum entre les prises") becomes ``max_intakes_per_day`` in intakes:
-  an amount is divided by the dose per intake (converting g/mg/µg), a unitless "max 3/j" counts
-  intakes. A maximum the dose cannot convert (max in g, dose in cp) is left out with a note. A
-  maximum without any regular schedule ("1 cp 3 fois par jour maximum") makes the line as-needed.
+  an amount is divided by the dose per intake (converting g/mg/µg), "max 3 fois/j" counts intakes,
+  and so does a unitless "max 3/j" when the dose is one unit or unstated; with another dose ("1 à
+  2 cp, max 6/j": 6 cp or 6 intakes?) it is left out with a note, as is a maximum the dose cannot
+  convert (max in g, dose in cp). A maximum without any regular schedule ("1 cp 3 fois par jour
+  maximum") makes the line as-needed.
+- A schedule without a dose ("matin et soir", "si douleur, max 3/j") is parsed with
+  ``dose_per_intake=None`` and the note "no dose stated"; a dose without any schedule ("1 cp") is not.
 - ``mg_per_day`` is set only when the dose is a mass: dose x intakes per day, or dose x maximum
   intakes when a maximum is given (the maximum exposure). :func:`daily_mass_mg` does the same
   for unit doses with the product's strength.

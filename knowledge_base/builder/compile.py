@@ -19,10 +19,20 @@ import yaml
 
 from iatro.errors import SourceError
 from iatro.kb.manifest import MANIFEST, SCHEMA_VERSION, Manifest, SourceEntry, sha256_path
-from iatro.kb.store import PS_INDICES, PS_INDPTR, TABLES
+from iatro.kb.qualifications import check_against, load_qualifications
+from iatro.kb.store import (
+    ACTIVE_EDITION,
+    PS_INDICES,
+    PS_INDPTR,
+    QUALIFICATIONS,
+    TABLES,
+    THESAURUS_EDITIONS,
+    thesaurus_artefact,
+)
 from iatro.kb.strength import parse_dosage
 from iatro.resolve.index import product_head
 from iatro.text import fold, fold_words
+from knowledge_base.builder.ansm import load_edition
 from knowledge_base.builder.ansm_links import link_ansm
 from knowledge_base.builder.atc import AtcIndex, read_atc
 from knowledge_base.builder.bdpm import Product, read_bdpm
@@ -231,6 +241,9 @@ def build(out_dir: Path, sources: Path = SOURCES_DIR, log: Log = print) -> Manif
         sub = table[key]
         # The ANSM spelling is the contract's display name when the link is an identity.
         exact = [n for n, how in sub.ansm.items() if how in ("exact", "salt", "self") and fold(n) == key]
+        # Else an ANSM spelling of the same moiety with its salt ("oxybate de sodium"), as the
+        # contract shows names as the ANSM index writes them.
+        exact = exact or sorted(n for n, how in sub.ansm.items() if how == "salt" and "(" not in n)
         substances_out.append(
             {
                 "name": exact[0] if exact else sub.name,
@@ -288,7 +301,20 @@ def build(out_dir: Path, sources: Path = SOURCES_DIR, log: Log = print) -> Manif
         for pres in product.presentations:
             presentations.append([pres.cip13, pres.cip7, pid, pres.label, pres.marketed])
 
+    log("importing the ANSM thesaurus editions and their qualification data …")
+    editions = {edition: load_edition(sources, edition) for edition in THESAURUS_EDITIONS}
+    qualifications_path = CURATED_DIR / "ansm_qualifications.yaml"
+    stale = check_against(load_qualifications(qualifications_path), editions[ACTIVE_EDITION])
+    if stale:
+        # Curation written for another text of the rule is not reused: the engine falls back to the
+        # rule's worst level for these until a pharmacist reviews them.
+        log(f"warning: {len(stale)} curated qualifications need review: {stale[:5]}")
+    extra = {thesaurus_artefact(e): ed.model_dump_json().encode() for e, ed in editions.items()}
+    extra[QUALIFICATIONS] = qualifications_path.read_bytes()
+
     tables = {
+        "ansm_active_edition": ACTIVE_EDITION,
+        "ansm_stale_qualifications": stale,
         "substances": substances_out,
         "substance_synonyms": synonyms_out,
         "products": products_out,
@@ -306,6 +332,7 @@ def build(out_dir: Path, sources: Path = SOURCES_DIR, log: Log = print) -> Manif
         registry,
         sources,
         log,
+        extra,
     )
 
 
@@ -317,13 +344,17 @@ def _write(
     registry: dict[str, SourceInfo],
     sources: Path,
     log: Log,
+    extra: dict[str, bytes] | None = None,
 ) -> Manifest:
     out_dir.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=".kb-", dir=out_dir.parent))
     (tmp / TABLES).write_bytes(orjson.dumps(tables, option=orjson.OPT_SORT_KEYS))
     np.save(tmp / PS_INDPTR, indptr)
     np.save(tmp / PS_INDICES, indices)
-    artefacts = {name: sha256_path(tmp / name) for name in (TABLES, PS_INDPTR, PS_INDICES)}
+    for name, data in (extra or {}).items():
+        (tmp / name).write_bytes(data)
+    names = (TABLES, PS_INDPTR, PS_INDICES, *sorted(extra or {}))
+    artefacts = {name: sha256_path(tmp / name) for name in names}
     source_entries = {
         key: SourceEntry(
             title=info.title,

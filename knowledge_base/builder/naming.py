@@ -55,6 +55,14 @@ def moiety_name(name: str) -> str:
     inverted = re.fullmatch(r"(.+?)\s*\(acide\)", text)
     if inverted:
         text = "acide " + inverted.group(1)
+    # "SODIUM (OXYBATE DE)" is "oxybate de sodium" written the other way round: when the head is a
+    # cation and the parenthesis names a non-salt anion, the anion is the moiety. ("POTASSIUM
+    # (CHLORURE DE)" keeps potassium: chlorure is a salt word.)
+    cation = re.fullmatch(r"(\S+)\s*\((.+?)\s+d(?:e|')\s*\)", text)
+    if cation and fold(cation.group(1)) in words.cations:
+        anion = cation.group(2).strip()
+        if not all(t in words.prefix or t in words.suffix for t in fold(anion).split()):
+            text = anion
     # A trailing parenthesis that only names the salt goes; one that says more (a strain, a
     # fragment) is part of the name and stays.
     text = _PAREN.sub(lambda m: "" if _is_salt_phrase(m.group(1), words) else m.group(0), text).strip()

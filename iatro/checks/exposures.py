@@ -1,0 +1,119 @@
+"""From resolved lines to the exposures the checks read: one per (line, active substance).
+
+Doses are per substance: a combination product's posology is converted with each component's own
+strength, and only when the posology counts the unit the strength refers to ("un comprimé").
+"""
+
+from __future__ import annotations
+
+from iatro.checks.context import Exposure
+from iatro.kb.store import KnowledgeBase
+from iatro.model.prescription import LineInput
+from iatro.model.report import LineReport, Posology
+from iatro.text import fold
+
+_ROUTES = {
+    "orale": "orale",
+    "oral": "orale",
+    "per os": "orale",
+    "po": "orale",
+    "os": "orale",
+    "sublinguale": "orale",
+    "iv": "injectable",
+    "intraveineuse": "injectable",
+    "ivd": "injectable",
+    "ivl": "injectable",
+    "sc": "injectable",
+    "sous cutanee": "injectable",
+    "im": "injectable",
+    "intramusculaire": "injectable",
+    "injectable": "injectable",
+    "cutanee": "cutanee",
+    "transdermique": "transdermique",
+    "ophtalmique": "ophtalmique",
+    "collyre": "ophtalmique",
+    "nasale": "nasale",
+    "inhalee": "inhalee",
+    "rectale": "rectale",
+    "vaginale": "vaginale",
+    "auriculaire": "auriculaire",
+}
+_REFERENCE_UNITS = (
+    ("comprime", "comprimé"),
+    ("gelule", "gélule"),
+    ("sachet", "sachet"),
+    ("capsule", "capsule"),
+    ("suppositoire", "suppositoire"),
+    ("ampoule", "ampoule"),
+)
+
+
+def normalise_route(route: str | None) -> str | None:
+    if not route:
+        return None
+    key = fold(route).replace("-", " ")
+    return _ROUTES.get(key, key)
+
+
+def _reference_unit(reference: str) -> str | None:
+    folded = fold(reference)
+    return next((unit for word, unit in _REFERENCE_UNITS if word in folded), None)
+
+
+def _intakes(posology: Posology | None) -> float | None:
+    if posology is None:
+        return None
+    # The maximum an as-needed line allows is the exposure dose-dependent rules must consider.
+    return posology.max_intakes_per_day or posology.intakes_per_day
+
+
+def build_exposures(
+    kb: KnowledgeBase, reports: tuple[LineReport, ...], inputs: tuple[LineInput, ...]
+) -> tuple[Exposure, ...]:
+    out: list[Exposure] = []
+    for report, line in zip(reports, inputs, strict=True):
+        if report.status != "resolved":
+            continue
+        product = kb.by_cis.get(report.product.cis) if report.product else None
+        posology = report.posology
+        intakes = _intakes(posology)
+        route = normalise_route(line.route) or normalise_route(report.route)
+        duration = (posology.duration_days if posology else None) or line.duration_days
+        single = len(report.substance_ids) == 1
+        for k, substance_id in enumerate(report.substance_ids):
+            mg_day: float | None = None
+            mg_intake: float | None = None
+            if single and posology is not None:
+                mg_day = posology.mg_per_day
+                if posology.unit == "mg" and posology.dose_per_intake is not None:
+                    mg_intake = posology.dose_per_intake
+                elif mg_day is not None and intakes:
+                    mg_intake = mg_day / intakes
+            elif product is not None and posology is not None and k < len(product.components):
+                component = product.components[k]
+                unit = _reference_unit(component.reference)
+                if (
+                    component.mg is not None
+                    and unit is not None
+                    and unit == posology.unit
+                    and posology.dose_per_intake is not None
+                ):
+                    mg_intake = component.mg * posology.dose_per_intake
+                    mg_day = mg_intake * intakes if intakes else None
+            sub_ref = report.substances[k] if k < len(report.substances) else None
+            out.append(
+                Exposure(
+                    line=report.index,
+                    substance_id=substance_id,
+                    name=kb.substances[substance_id].name,
+                    atc=(sub_ref.atc,) if sub_ref and sub_ref.atc else kb.substances[substance_id].atc[:1],
+                    route=route,
+                    mg_per_intake=mg_intake,
+                    mg_per_day=mg_day,
+                    intakes_per_day=posology.intakes_per_day if posology else None,
+                    as_needed=posology.as_needed if posology else False,
+                    duration_days=duration,
+                    aliases=kb.substances[substance_id].ansm,
+                )
+            )
+    return tuple(out)

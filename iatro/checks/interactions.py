@@ -1,0 +1,149 @@
+"""ANSM drug-drug interactions: detection through substances and classes, qualification, one alert per pair.
+
+Built once per KB (:class:`InteractionIndex`): for every KB substance, the rules it meets and on
+which side, through its ANSM index entries and their classes. Checking a prescription walks those
+memberships only, so the cost grows with the prescription, not with the thesaurus.
+
+Detection is symmetric by construction: a rule is an unordered pair, each exposure is bucketed
+by the side it meets, and the pair key is the sorted pair of substance ids. Two exposures of the
+same substance, or two substances of the same line (a fixed combination), are never an
+interaction. Each rule's level is qualified for this patient (``iatro.checks.qualify``); the
+pair's alert carries the worst qualified level and every rule that matched.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass
+
+from iatro.checks.context import CheckContext, Exposure
+from iatro.checks.qualify import QualifiedLevel, qualify
+from iatro.kb.qualifications import Qualification
+from iatro.kb.store import KnowledgeBase
+from iatro.kb.thesaurus import LEVEL_LABEL, LEVEL_RANK, InteractionRule, ThesaurusEdition, name_key
+from iatro.model.report import Alert, SubstanceRef
+
+SOURCE = "ANSM thésaurus des interactions médicamenteuses"
+
+
+@dataclass(frozen=True, slots=True)
+class Finding:
+    rule: InteractionRule
+    level: QualifiedLevel
+    first: Exposure  # the exposure matched to rule.a
+    second: Exposure  # the exposure matched to rule.b
+    via_first: str
+    via_second: str
+
+
+class InteractionIndex:
+    """Rule memberships of every KB substance for one thesaurus edition."""
+
+    def __init__(self, kb: KnowledgeBase, edition: str | None = None) -> None:
+        thesaurus: ThesaurusEdition = kb.thesaurus(edition)
+        self.kb = kb
+        self.edition = thesaurus.edition
+        self.rules = thesaurus.rules
+        active = kb.raw.get("ansm_active_edition")
+        # Curation is written against one edition's text: it never qualifies another edition's rules.
+        self.qualifications: dict[str, Qualification] = kb.qualifications() if self.edition == active else {}
+        by_key: dict[str, list[tuple[int, int]]] = defaultdict(list)
+        for index, rule in enumerate(self.rules):
+            by_key[rule.a_key].append((index, 0))
+            by_key[rule.b_key].append((index, 1))
+        memberships: list[tuple[tuple[int, int, str], ...]] = []
+        for substance in kb.substances:
+            names: dict[str, None] = {}
+            for ansm_name in substance.ansm:
+                for name in thesaurus.names_of(ansm_name) or (ansm_name,):
+                    names[name] = None
+            found: dict[tuple[int, int], str] = {}
+            for name in names:
+                for rule_side in by_key.get(name_key(name), ()):
+                    found.setdefault(rule_side, name)
+            memberships.append(tuple((r, side, name) for (r, side), name in sorted(found.items())))
+        self.memberships = tuple(memberships)
+
+    def findings(self, ctx: CheckContext) -> dict[tuple[int, int], list[Finding]]:
+        """Qualified findings grouped by unordered substance-id pair."""
+        buckets: dict[int, tuple[list[tuple[Exposure, str]], list[tuple[Exposure, str]]]] = {}
+        for exposure in ctx.exposures:
+            for rule_index, side, name in self.memberships[exposure.substance_id]:
+                buckets.setdefault(rule_index, ([], []))[side].append((exposure, name))
+        pairs: dict[tuple[int, int], list[Finding]] = defaultdict(list)
+        for rule_index in sorted(buckets):
+            side_a, side_b = buckets[rule_index]
+            if not side_a or not side_b:
+                continue
+            rule = self.rules[rule_index]
+            for first, via_first in side_a:
+                for second, via_second in side_b:
+                    if first.substance_id == second.substance_id or first.line == second.line:
+                        continue
+                    level = qualify(rule, self.qualifications.get(rule.rule_id), first, second, ctx.patient)
+                    if level.level is None:
+                        continue  # the thesaurus text excludes this combination from the rule
+                    key = (
+                        min(first.substance_id, second.substance_id),
+                        max(first.substance_id, second.substance_id),
+                    )
+                    pairs[key].append(Finding(rule, level, first, second, via_first, via_second))
+        return pairs
+
+    def check(self, ctx: CheckContext) -> list[Alert]:
+        alerts = [self._alert(key, found) for key, found in self.findings(ctx).items()]
+        return sorted(alerts, key=_alert_order)
+
+    def _alert(self, key: tuple[int, int], found: list[Finding]) -> Alert:
+        found = sorted(found, key=lambda f: (-_rank(f), f.rule.rule_id, f.first.line, f.second.line))
+        main = found[0]
+        level = main.level.level
+        assert level is not None  # excluded findings were dropped in findings()
+        substances = tuple(
+            SubstanceRef(name=self.kb.substances[sid].name, atc=_atc(self.kb, sid, found)) for sid in key
+        )
+        lines = tuple(sorted({f.first.line for f in found} | {f.second.line for f in found}))
+        via = tuple(dict.fromkeys(name for f in found for name in (f.via_first, f.via_second)))
+        condition = next((e.condition for e in main.rule.levels if e.level == level), "")
+        unresolved = tuple(dict.fromkeys(c for f in found for c in f.level.unresolved_conditions))
+        others = [f.rule.rule_id for f in found[1:] if f.rule.rule_id != main.rule.rule_id]
+        why = main.level.why + (f"; also {', '.join(dict.fromkeys(others))}" if others else "")
+        names = " + ".join(s.name for s in substances)
+        message = f"{LEVEL_LABEL[level]} : {names}"
+        if main.rule.mechanism:
+            # The thesaurus keeps the PDF's line breaks; a message reads as one sentence.
+            message += ". " + " ".join(main.rule.mechanism.split())
+        return Alert(
+            type="interaction",
+            severity=level,
+            substances=substances,
+            lines=lines,
+            source=f"{SOURCE}, {self.edition}",
+            edition=self.edition,
+            rule_id=main.rule.rule_id,
+            related_rules=tuple(dict.fromkeys(others)),
+            via=via,
+            message=message,
+            recommendation=condition or None,
+            unresolved_conditions=unresolved,
+            why=why,
+        )
+
+
+def _rank(finding: Finding) -> int:
+    level = finding.level.level
+    return LEVEL_RANK[level] if level is not None else 0
+
+
+def _atc(kb: KnowledgeBase, substance_id: int, found: list[Finding]) -> str | None:
+    for f in found:
+        for exposure in (f.first, f.second):
+            if exposure.substance_id == substance_id and exposure.atc:
+                return exposure.atc[0]
+    atc = kb.substances[substance_id].atc
+    return atc[0] if atc else None
+
+
+def _alert_order(alert: Alert) -> tuple[int, tuple[str, ...], tuple[int, ...]]:
+    rank = LEVEL_RANK.get(alert.severity, 0)  # type: ignore[call-overload]
+    return (-rank, tuple(s.name for s in alert.substances), alert.lines)
