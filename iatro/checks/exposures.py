@@ -10,54 +10,7 @@ from iatro.checks.context import Exposure
 from iatro.kb.store import KnowledgeBase
 from iatro.model.prescription import LineInput
 from iatro.model.report import LineReport, Posology
-from iatro.text import fold
-
-_ROUTES = {
-    "orale": "orale",
-    "oral": "orale",
-    "per os": "orale",
-    "po": "orale",
-    "os": "orale",
-    "sublinguale": "orale",
-    "iv": "injectable",
-    "intraveineuse": "injectable",
-    "ivd": "injectable",
-    "ivl": "injectable",
-    "sc": "injectable",
-    "sous cutanee": "injectable",
-    "im": "injectable",
-    "intramusculaire": "injectable",
-    "injectable": "injectable",
-    "cutanee": "cutanee",
-    "transdermique": "transdermique",
-    "ophtalmique": "ophtalmique",
-    "collyre": "ophtalmique",
-    "nasale": "nasale",
-    "inhalee": "inhalee",
-    "rectale": "rectale",
-    "vaginale": "vaginale",
-    "auriculaire": "auriculaire",
-}
-_REFERENCE_UNITS = (
-    ("comprime", "comprimé"),
-    ("gelule", "gélule"),
-    ("sachet", "sachet"),
-    ("capsule", "capsule"),
-    ("suppositoire", "suppositoire"),
-    ("ampoule", "ampoule"),
-)
-
-
-def normalise_route(route: str | None) -> str | None:
-    if not route:
-        return None
-    key = fold(route).replace("-", " ")
-    return _ROUTES.get(key, key)
-
-
-def _reference_unit(reference: str) -> str | None:
-    folded = fold(reference)
-    return next((unit for word, unit in _REFERENCE_UNITS if word in folded), None)
+from iatro.units import dosing_unit, normalise_route
 
 
 def _intakes(posology: Posology | None) -> float | None:
@@ -91,7 +44,7 @@ def build_exposures(
                     mg_intake = mg_day / intakes
             elif product is not None and posology is not None and k < len(product.components):
                 component = product.components[k]
-                unit = _reference_unit(component.reference)
+                unit = dosing_unit(component.reference)
                 if (
                     component.mg is not None
                     and unit is not None

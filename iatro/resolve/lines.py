@@ -27,6 +27,7 @@ from iatro.model.report import Candidate, LineReport, Posology, ProductRef, Subs
 from iatro.resolve.index import NameIndex, ProductEntry
 from iatro.resolve.posology import daily_mass_mg, parse_posology
 from iatro.text import fold, fold_words
+from iatro.units import dosing_unit, known_route, normalise_route
 
 # Form words and their abbreviations as written on ordonnances -> a word of the BDPM form.
 FORM_WORDS = {
@@ -83,22 +84,6 @@ FORM_WORDS = {
     "resistant": "resistant",
     "enrobe": "enrobe",
     "dose": "dose",
-}
-_ROUTE_BY_BDPM = {
-    "orale": "orale",
-    "sublinguale": "orale",
-    "buccale": "orale",
-    "intraveineuse": "injectable",
-    "intramusculaire": "injectable",
-    "sous-cutanee": "injectable",
-    "cutanee": "cutanee",
-    "transdermique": "transdermique",
-    "ophtalmique": "ophtalmique",
-    "nasale": "nasale",
-    "inhalee": "inhalee",
-    "rectale": "rectale",
-    "vaginale": "vaginale",
-    "auriculaire": "auriculaire",
 }
 _SEPARATORS = re.compile(r"^[\s,;:\-–]+")
 _STRENGTH_GROUP = re.compile(
@@ -213,20 +198,8 @@ def _strength_matches(line: tuple[Strength, ...], entry: ProductEntry) -> bool:
     return len(line) <= len(entry.strengths)
 
 
-_FORM_UNITS = (
-    ("comprime", "comprimé"),
-    ("gelule", "gélule"),
-    ("sachet", "sachet"),
-    ("capsule", "capsule"),
-    ("suppositoire", "suppositoire"),
-    ("ampoule", "ampoule"),
-    ("lyophilisat", "lyophilisat"),
-)
-
-
 def _unit_of_form(product_name: str) -> str | None:
-    form = fold(product_name.split(", ", 1)[1]) if ", " in product_name else ""
-    return next((unit for word, unit in _FORM_UNITS if word in form), None)
+    return dosing_unit(product_name.split(", ", 1)[1]) if ", " in product_name else None
 
 
 class Resolver:
@@ -432,10 +405,10 @@ class Resolver:
 
     def _route(self, product: ProductInfo) -> str | None:
         for route in product.routes:
-            norm = _ROUTE_BY_BDPM.get(fold(route).replace(" ", "-").replace("--", "-"))
+            norm = known_route(route)
             if norm:
                 return norm
-        return fold(product.routes[0]) if product.routes else None
+        return normalise_route(product.routes[0]) if product.routes else None
 
     def _resolved_product(
         self,
@@ -494,7 +467,7 @@ class Resolver:
             text = split_line(line.text).posology
         updates: dict[str, object] = {}
         if line.route:
-            updates["route"] = fold(line.route)
+            updates["route"] = normalise_route(line.route)
         if text:
             posology: Posology = parse_posology(text)
             if posology.parsed and posology.unit is None and report.product is not None:
@@ -535,7 +508,7 @@ class Resolver:
             if product is None or len(product.components) != 1:
                 return None
             component = product.components[0]
-            reference_unit = _unit_of_form(", " + component.reference)
+            reference_unit = dosing_unit(component.reference)
             return component.mg if reference_unit is not None and reference_unit == unit else None
         if line.text and len(report.substances) == 1:
             strengths = split_line(line.text).strengths
