@@ -114,6 +114,35 @@ def analyze(
         typer.echo(render_text(report))
 
 
+@kb_app.command("qualification-report")
+def kb_qualification_report(
+    kb_dir: KbDir = None,
+    as_json: Annotated[bool, typer.Option("--json")] = False,
+    lowered: Annotated[
+        bool, typer.Option("--lowered", help="List every lowered pair with its reason")
+    ] = False,
+) -> None:
+    """Naive worst-level engine vs qualified levels, over all pairs of the ANSM index."""
+    from iatro.checks.interactions import InteractionIndex
+    from iatro.checks.qualification_report import compare
+    from iatro.kb.store import load_kb
+
+    report = compare(InteractionIndex(load_kb(_kb_dir(kb_dir))))
+    summary = report.summary()
+    if lowered:
+        summary["lowered_pairs"] = [
+            {
+                "pair": [low.first, low.second],
+                "naive": low.naive,
+                "qualified": low.qualified,
+                "rule_id": low.rule_id,
+                "why": low.why,
+            }
+            for low in report.lowered
+        ]
+    typer.echo(json.dumps(summary, ensure_ascii=False, indent=2 if as_json or lowered else None))
+
+
 def main() -> None:
     try:
         app(standalone_mode=False)
