@@ -91,27 +91,90 @@ def resolve(line: str, kb_dir: KbDir = None) -> None:
 
 @app.command("analyze")
 def analyze(
-    file: Annotated[Path, typer.Argument(help="Prescription JSON (the analysis contract)")],
+    file: Annotated[
+        Path, typer.Argument(help="Prescription JSON (the analysis contract), or JSONL with --batch")
+    ],
     fmt: Annotated[str, typer.Option("--format", help="json or text")] = "text",
+    batch: Annotated[
+        bool, typer.Option("--batch", help="One prescription per line in, one report per line out")
+    ] = False,
+    checks: Annotated[
+        str | None, typer.Option("--checks", help="Comma-separated checks to run (default: all)")
+    ] = None,
     kb_dir: KbDir = None,
 ) -> None:
     """Analyse a prescription file; the report goes to standard output."""
-    from iatro.analysis import parse_prescription
+    from iatro.analysis import CHECKS, parse_prescription
     from iatro.errors import FieldError
     from iatro.render import render_text
 
     if fmt not in ("json", "text"):
         raise FieldError("--format", "must be json or text")
+    selected = None
+    if checks is not None:
+        selected = frozenset(c.strip() for c in checks.split(",") if c.strip())
+        unknown = sorted(selected - set(CHECKS))
+        if unknown:
+            raise FieldError("--checks", f"unknown check(s) {unknown}; known: {', '.join(CHECKS)}")
+    if batch:
+        _analyze_batch(file, selected, kb_dir)
+        return
     try:
         document = file.read_bytes()
     except OSError as exc:
         raise FieldError("FILE", f"cannot read {file}: {exc.strerror}") from None
     prescription = parse_prescription(document)
-    report = _engine(kb_dir).analyze(prescription)
+    report = _engine(kb_dir).analyze(prescription, checks=selected)
     if fmt == "json":
         typer.echo(report.model_dump_json(indent=2, exclude_none=True))
     else:
         typer.echo(render_text(report))
+
+
+def _analyze_batch(file: Path, checks: frozenset[str] | None, kb_dir: Path | None) -> None:
+    """Stream JSONL: a report per input line, or an error record naming the line and the field.
+
+    Every line is processed; the exit code is 2 when any line was invalid, so that a pipeline
+    notices without losing the other reports.
+    """
+    from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
+
+    from iatro.analysis import parse_prescription
+    from iatro.errors import FieldError
+
+    try:
+        handle = file.open("rb")
+    except OSError as exc:
+        raise FieldError("FILE", f"cannot read {file}: {exc.strerror}") from None
+    engine = _engine(kb_dir)
+    invalid = 0
+    out = sys.stdout
+    show = sys.stderr.isatty()
+    total = file.stat().st_size
+    with (
+        handle,
+        Progress(
+            TextColumn("analysing"), BarColumn(), TimeRemainingColumn(), disable=not show, transient=True
+        ) as progress,
+    ):
+        task = progress.add_task("batch", total=total)
+        for number, raw in enumerate(handle, start=1):
+            progress.advance(task, len(raw))
+            if not raw.strip():
+                continue
+            try:
+                prescription = parse_prescription(raw)
+            except FieldError as exc:
+                invalid += 1
+                out.write(
+                    json.dumps({"error": {"line": number, "field": exc.field, "reason": exc.reason}}) + "\n"
+                )
+                continue
+            out.write(engine.analyze(prescription, checks=checks).model_dump_json(exclude_none=True) + "\n")
+    out.flush()
+    if invalid:
+        _err(f"{invalid} invalid line(s); their error records are in the output")
+        sys.exit(2)
 
 
 @kb_app.command("qualification-report")

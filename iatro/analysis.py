@@ -14,6 +14,8 @@ from iatro.model.report import LineReport, Report
 from iatro.resolve.lines import Resolver
 
 # Checks that later work adds; until then the report says plainly that they did not run.
+# The checks a caller may select (``--checks``); "interactions" is the ANSM check.
+CHECKS = ("interactions",)
 PENDING_CHECKS = (
     "cyp",
     "pim",

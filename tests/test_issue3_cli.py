@@ -79,3 +79,31 @@ def test_missing_file_exits_2(kb):
     result = _run("analyze", "does-not-exist.json")
     assert result.returncode == 2
     assert "FILE" in result.stderr
+
+
+def test_batch_streams_reports_and_error_records(kb, tmp_path):
+    batch = tmp_path / "batch.jsonl"
+    batch.write_text(
+        "\n".join(
+            [
+                json.dumps({"lines": [{"text": "SIMVASTATINE 20 mg"}, {"text": "clarithromycine 500 mg"}]}),
+                json.dumps({"lines": [{"cip_13": "1"}]}),
+                "{}",
+            ]
+        ),
+        encoding="utf-8",
+    )
+    result = _run("analyze", "--batch", str(batch), "--checks", "interactions")
+    assert result.returncode == 2  # one line was invalid; the others were still analysed
+    records = [json.loads(line) for line in result.stdout.splitlines()]
+    assert len(records) == 3
+    assert records[0]["alerts"][0]["severity"] == "contre-indication"
+    assert records[1] == {
+        "error": {"line": 2, "field": "lines.0.cip_13", "reason": "Extra inputs are not permitted"}
+    }
+    assert records[2]["lines"] == []
+
+
+def test_unknown_check_is_refused(kb):
+    result = _run("analyze", "examples/prescription.json", "--checks", "astrology")
+    assert result.returncode == 2 and "--checks" in result.stderr

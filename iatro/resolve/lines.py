@@ -89,6 +89,7 @@ _SEPARATORS = re.compile(r"^[\s,;:\-–]+")
 _STRENGTH_GROUP = re.compile(
     rf"^\s*{STRENGTH.pattern}(?:\s*[/+]\s*{STRENGTH.pattern})*(?:\s*/\s*(?:ml|g|dose|l)\b)?", re.IGNORECASE
 )
+_TEXT_CACHE_SIZE = 100_000
 # A bare count this small before a form word is a posology ("COLCHIMAX 1 cp/j"), not a strength.
 _MAX_BARE_COUNT = 4
 
@@ -208,6 +209,9 @@ class Resolver:
     def __init__(self, kb: KnowledgeBase) -> None:
         self.kb = kb
         self.index = NameIndex(kb)
+        # Prescribing software sends the same lines again and again; resolution of a text is pure,
+        # so it is kept (the report is frozen, only its index changes).
+        self._text_cache: dict[str, LineReport] = {}
 
     # -- public -------------------------------------------------------------------------------
     def resolve(self, line: LineInput, index: int = 0) -> LineReport:
@@ -217,7 +221,14 @@ class Resolver:
         elif line.substance and not line.text:
             report = self._by_substance(line.substance, index, shown, strengths=())
         else:
-            report = self._by_text(line.text or line.substance or "", index, shown)
+            text = line.text or line.substance or ""
+            cached = self._text_cache.get(text)
+            if cached is None:
+                cached = self._by_text(text, 0, shown)
+                if len(self._text_cache) >= _TEXT_CACHE_SIZE:
+                    self._text_cache.clear()  # bounded memory; a batch refills what it repeats
+                self._text_cache[text] = cached
+            report = cached if index == 0 else cached.model_copy(update={"index": index})
         return self._with_posology(report, line)
 
     # -- codes --------------------------------------------------------------------------------
