@@ -5,6 +5,7 @@ from __future__ import annotations
 from pydantic import ValidationError
 
 from iatro.checks.context import CheckContext
+from iatro.checks.cyp import CypModel
 from iatro.checks.exposures import build_exposures
 from iatro.checks.interactions import InteractionIndex
 from iatro.errors import FieldError
@@ -15,9 +16,8 @@ from iatro.resolve.lines import Resolver
 
 # Checks that later work adds; until then the report says plainly that they did not run.
 # The checks a caller may select (``--checks``); "interactions" is the ANSM check.
-CHECKS = ("interactions",)
+CHECKS = ("interactions", "cyp")
 PENDING_CHECKS = (
-    "cyp",
     "pim",
     "omission",
     "qt",
@@ -49,6 +49,7 @@ class Engine:
         self.kb = kb
         self.resolver = Resolver(kb)
         self.interactions = InteractionIndex(kb)
+        self.cyp = CypModel.from_kb(kb)
 
     def context(self, prescription: Prescription, lines: tuple[LineReport, ...]) -> CheckContext:
         return CheckContext(
@@ -64,6 +65,8 @@ class Engine:
         alerts = []
         if checks is None or "interactions" in checks:
             alerts.extend(self.interactions.check(ctx))
+        if checks is None or "cyp" in checks:
+            alerts.extend(self.cyp.check(ctx))
         return Report(
             kb_version=self.kb.version,
             complete=all(line.status == "resolved" for line in lines),

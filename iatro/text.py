@@ -24,6 +24,9 @@ def fold(text: str) -> str:
 
     "Acide ACÉTYLSALICYLIQUE" -> "acide acetylsalicylique".
     """
+    # The micro sign must not vanish with the accents: "75 µg" folded to "75 g" would read a
+    # microgram dose as a thousand times larger. It becomes "u" ("75 ug"), a unit the parsers know.
+    text = text.replace("µ", "u").replace("μ", "u")
     text = strip_accents(text).lower()
     text = text.replace("œ", "oe").replace("æ", "ae").replace("’", " ").replace("'", " ")
     text = _NON_WORD.sub(" ", text)

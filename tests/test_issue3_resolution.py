@@ -102,3 +102,24 @@ def test_substance_line(engine):
     report = engine.resolver.resolve(LineInput(substance="amiodarone"))
     assert report.status == "resolved"
     assert report.substances[0].atc == "C01BD01"
+
+
+def test_microgram_dose_is_not_read_as_grams(engine):
+    # Regression (golden reports, issue 4): "µ" was dropped with the accents, 75 µg read as 75 g.
+    report = engine.resolver.resolve(LineInput(text="LEVOTHYROX 75 µg 1 cp le matin"))
+    assert report.product is not None and "75 microgrammes" in report.product.name
+    assert report.posology is not None and report.posology.mg_per_day is not None
+    assert report.posology.mg_per_day < 0.1
+
+
+@pytest.mark.parametrize(
+    ("text", "form"),
+    [
+        ("ZECLAR 500 mg, 1 cp matin et soir", "comprimé"),  # not the IV powder of the same name
+        ("DOLIPRANE 500 mg, 2 gél 3 fois par jour", "gélule"),
+        ("TERALITHE LP 400 mg 1 cp le soir", "libération prolongée"),
+    ],
+)
+def test_written_form_chooses_the_product(engine, text, form):
+    report = engine.resolver.resolve(LineInput(text=text))
+    assert report.product is not None and form in report.product.name

@@ -175,6 +175,31 @@ def _is_intake_count(strength_text: str, after: str) -> bool:
     return bool(following) and following[0] in FORM_WORDS
 
 
+_FORM_OF_UNIT = {
+    "comprimé": "comprime",
+    "gélule": "gelule",
+    "sachet": "sachet",
+    "capsule": "capsule",
+    "suppositoire": "suppositoire",
+    "ampoule": "ampoule",
+}
+
+
+def _forms_of_posology(posology: str | None) -> tuple[str, ...]:
+    """ "1 cp le soir" says the product is a tablet: the unit of the posology is a form hint."""
+    if not posology:
+        return ()
+    unit = parse_posology(posology).unit
+    if unit is not None and unit in _FORM_OF_UNIT:
+        return (_FORM_OF_UNIT[unit],)
+    # An unparsed posology still names its unit ("1 cp avant les repas").
+    for word in fold_words(posology).split():
+        form = FORM_WORDS.get(word)
+        if form is not None and form in _FORM_OF_UNIT.values():
+            return (form,)
+    return ()
+
+
 def _original_tail(text: str, n_words: int) -> str | None:
     words = text.replace(",", " , ").split()
     tail = " ".join(words[-n_words:]) if n_words else ""
@@ -296,7 +321,15 @@ class Resolver:
             return LineReport(
                 index=index, input=shown, status="unresolved", reason="no drug name in the line"
             )
-        entries, how = self._candidates(parsed.name, parsed.parts)
+        entries, how = [], "none"
+        if "prolongee" in parsed.forms:
+            # "TERALITHE LP 400": BDPM names the LP product "TERALITHE LP", apart from "TERALITHE".
+            for stem in (parsed.name + " lp", parsed.name + " l p"):
+                if stem in self.index.stems:
+                    entries, how = list(self.index.stems[stem]), "name"
+                    break
+        if not entries:
+            entries, how = self._candidates(parsed.name, parsed.parts)
         spelled = ""
         if not entries and how != "substance":
             for variant in self._typo_variants(parsed.name):
@@ -327,9 +360,18 @@ class Resolver:
                 )
             return self._ambiguous(entries, index, shown, f"strength {written} not found")
         entries = by_strength or entries
-        if parsed.forms:
-            by_form = [e for e in entries if all(f in e.form for f in parsed.forms)]
+        forms = parsed.forms or _forms_of_posology(parsed.posology)
+        form_note = ""
+        if forms:
+            by_form = [e for e in entries if all(f in e.form for f in forms)]
+            if not by_form:
+                form_note = ";form-not-found"  # the written form does not exist: say so in `match`
             entries = by_form or entries
+        else:
+            # Nothing says how it is given: an ordonnance de ville means the oral form, not the
+            # hospital's injectable of the same name (ZECLAR 500 mg is a tablet before an IV powder).
+            oral = [e for e in entries if any(fold(r) == "orale" for r in e.product.routes)]
+            entries = oral or entries
         groups = {e.product.substance_ids for e in entries if e.product.components}
         if len(groups) > 1:
             return self._ambiguous(entries, index, shown, "the name fits products of different substances")
@@ -352,7 +394,7 @@ class Resolver:
                 route=self._route(entries[0].product),
             )
         return self._resolved_product(
-            entries[0].product, index, shown, match=how + spelled, alternatives=len(entries) - 1
+            entries[0].product, index, shown, match=how + spelled + form_note, alternatives=len(entries) - 1
         )
 
     def _substance_part(self, part: str) -> tuple[int, ...] | None:

@@ -17,6 +17,8 @@ import numpy as np
 import orjson
 import yaml
 
+from iatro.checks.cyp import PARAMETERS as CYP_PARAMETERS
+from iatro.checks.cyp import ROLES_KEY as CYP_ROLES_KEY
 from iatro.errors import SourceError
 from iatro.kb.manifest import MANIFEST, SCHEMA_VERSION, Manifest, SourceEntry, sha256_path
 from iatro.kb.qualifications import check_against, load_qualifications
@@ -27,6 +29,7 @@ from iatro.kb.store import (
     QUALIFICATIONS,
     TABLES,
     THESAURUS_EDITIONS,
+    SubstanceInfo,
     thesaurus_artefact,
 )
 from iatro.kb.strength import parse_dosage
@@ -36,6 +39,7 @@ from knowledge_base.builder.ansm import load_edition
 from knowledge_base.builder.ansm_links import link_ansm
 from knowledge_base.builder.atc import AtcIndex, read_atc
 from knowledge_base.builder.bdpm import Product, read_bdpm
+from knowledge_base.builder.cyp import build_cyp_roles
 from knowledge_base.builder.english_names import EnglishNames
 from knowledge_base.builder.files import CURATED_DIR, SOURCES_DIR, SourceInfo, load_registry, read_text
 from knowledge_base.builder.naming import english_candidates
@@ -235,7 +239,7 @@ def build(out_dir: Path, sources: Path = SOURCES_DIR, log: Log = print) -> Manif
     for row in acb:
         row["substances"] = [ids[k] for k in row["substances"]]
 
-    substances_out = []
+    substances_out: list[dict[str, Any]] = []
     synonyms_out = []
     for key in keys:
         sub = table[key]
@@ -311,10 +315,27 @@ def build(out_dir: Path, sources: Path = SOURCES_DIR, log: Log = print) -> Manif
         log(f"warning: {len(stale)} curated qualifications need review: {stale[:5]}")
     extra = {thesaurus_artefact(e): ed.model_dump_json().encode() for e, ed in editions.items()}
     extra[QUALIFICATIONS] = qualifications_path.read_bytes()
+    log("mapping the FDA CYP table …")
+    infos = [
+        SubstanceInfo(
+            i,
+            row["name"],
+            row["key"],
+            tuple(row["atc"]),
+            row["name_en"],
+            tuple(row["ansm"]),
+            row["origin"],
+            row["homeopathic"],
+        )
+        for i, row in enumerate(substances_out)
+    ]
+    cyp_roles = build_cyp_roles(sources, infos, english)
+    extra[CYP_PARAMETERS] = (CURATED_DIR / "cyp_parameters.yaml").read_bytes()
 
     tables = {
         "ansm_active_edition": ACTIVE_EDITION,
         "ansm_stale_qualifications": stale,
+        CYP_ROLES_KEY: cyp_roles,
         "substances": substances_out,
         "substance_synonyms": synonyms_out,
         "products": products_out,

@@ -1,0 +1,61 @@
+"""What one check returns, and how checks find and read the curated tables compiled beside the KB.
+
+Every check of this family (anticholinergic burden, QT risk, renal function, vaccines, eligibility)
+returns a :class:`CheckResult`; the engine merges them into the report. ``missing_inputs`` names the
+inputs the check needed and did not get, so that the report can say what would settle a finding
+instead of guessing.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TypeVar
+
+import yaml
+from pydantic import BaseModel, ValidationError
+
+from iatro.errors import KnowledgeBaseMissing, SourceError
+from iatro.kb.store import KnowledgeBase
+from iatro.model.report import Alert
+
+TableT = TypeVar("TableT", bound=BaseModel)
+
+
+@dataclass(frozen=True, slots=True)
+class CheckResult:
+    alerts: tuple[Alert, ...] = ()
+    # Keyed by the report's ``scores`` / ``eligibility`` entry the check fills ("anticholinergic",
+    # "qt", ...); plain JSON-ready values so that the report serialises them as they are.
+    scores: dict[str, object] = field(default_factory=dict)
+    eligibility: dict[str, object] = field(default_factory=dict)
+    missing_inputs: tuple[str, ...] = ()
+
+
+def compiled_table(kb: KnowledgeBase, name: str) -> Path:
+    """The path of a curated table the KB build copies into the compiled directory.
+
+    The engine never reads ``knowledge_base/`` itself (dependencies point one way): a check whose
+    table is absent from the compiled KB refuses to start rather than run without its rules.
+    """
+    if kb.directory is None or not (kb.directory / name).exists():
+        raise KnowledgeBaseMissing(
+            f"{name} is not in the compiled knowledge base ({kb.directory}): rebuild the KB with a "
+            "build that copies knowledge_base/curated/" + name
+        )
+    return kb.directory / name
+
+
+def read_table(path: Path, model: type[TableT]) -> TableT:
+    """Parse and validate a curated YAML table; errors name the file and the offending field."""
+    try:
+        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except (OSError, yaml.YAMLError) as exc:
+        raise SourceError(f"{path}: cannot read: {exc}") from exc
+    try:
+        return model.model_validate(raw)
+    except ValidationError as exc:
+        details = "; ".join(
+            f"{'.'.join(str(part) for part in err['loc']) or '(top)'}: {err['msg']}" for err in exc.errors()
+        )
+        raise SourceError(f"{path}: {details}") from exc
