@@ -43,11 +43,6 @@ _AVK_PARACETAMOL = (
 ENGINE_DISAGREES: dict[str, str] = {
     "02_simvastatine_itraconazole": _ASA_RENAL,
     "07_haloperidol_amiodarone": _AVK_PARACETAMOL + " (here 2 g/j; no mg/j parsed for '2 gél')",
-    "09_erythromycine_orale_amiodarone": (
-        "engine: oral erythromycine + amiodarone is PE via BRADYCARDISANTS + SUBSTANCES … TORSADES; "
-        "the class chapeau says « Pour l'érythromycine … seules les formes administrées par voie "
-        "intraveineuse sont concernées »"
-    ),
     "11_amiodarone_diltiazem_per_os": (
         "engine: amiodarone + diltiazem per os is ASDEC by the default case of ANTIARYTHMIQUES "
         "(« de même classe »); they are different classes and AMIODARONE + DILTIAZEM says "
@@ -66,17 +61,8 @@ ENGINE_DISAGREES: dict[str, str] = {
         "« A prendre en compte »"
     ),
     "27_spironolactone_iec_insuffisance_cardiaque": _ASA_RENAL,
-    "32_digoxine_clarithromycine_calcium_oral": (
-        "engine: no calcium + digoxine alert: KB substance 'calcium élément' (CALCIDOSE) has no ANSM "
-        "name, so CALCIUM + DIGOXINE (« Précaution d'emploi … sels de calcium par voie orale ») is "
-        "never met"
-    ),
     "35_avk_paracetamol_dose_usuelle": _AVK_PARACETAMOL + " (here 3 g/j)",
     "36_avk_miconazole_gel_buccal": _AVK_PARACETAMOL + " (here 1 g/j; no mg/j parsed for '1 gél')",
-    "50_macrogol_medicaments_oraux": (
-        "engine: LAXATIFS (TYPE MACROGOL) + MÉDICAMENTS ADMINISTRÉS PAR VOIE ORALE (« A prendre en "
-        "compte ») is never raised: the side 'médicaments administrés par voie orale' is not matched"
-    ),
 }
 
 Pair = tuple[str, ...]

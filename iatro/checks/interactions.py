@@ -15,9 +15,13 @@ from __future__ import annotations
 
 from collections import defaultdict
 from dataclasses import dataclass
+from typing import Any
+
+import yaml
 
 from iatro.checks.context import CheckContext, Exposure
 from iatro.checks.qualify import QualifiedLevel, qualify
+from iatro.errors import KnowledgeBaseCorrupt
 from iatro.kb.qualifications import Qualification
 from iatro.kb.store import KnowledgeBase
 from iatro.kb.thesaurus import LEVEL_LABEL, LEVEL_RANK, InteractionRule, ThesaurusEdition, name_key
@@ -51,6 +55,9 @@ class InteractionIndex:
         for index, rule in enumerate(self.rules):
             by_key[rule.a_key].append((index, 0))
             by_key[rule.b_key].append((index, 1))
+        restricted = _class_conditions(kb)
+        # Conditional memberships: (rule, side, name, routes) met only by an exposure of those routes.
+        self.conditional: dict[int, tuple[tuple[int, int, str, frozenset[str]], ...]] = {}
         memberships: list[tuple[tuple[int, int, str], ...]] = []
         for substance in kb.substances:
             names: dict[str, None] = {}
@@ -58,11 +65,25 @@ class InteractionIndex:
                 for name in thesaurus.names_of(ansm_name) or (ansm_name,):
                     names[name] = None
             found: dict[tuple[int, int], str] = {}
+            conditional: list[tuple[int, int, str, frozenset[str]]] = []
+            limits = [r for keys, r in restricted if not keys.isdisjoint(map(name_key, substance.ansm))]
             for name in names:
+                routes = next((rs for classes, rs in limits for c in classes if c == name_key(name)), None)
                 for rule_side in by_key.get(name_key(name), ()):
-                    found.setdefault(rule_side, name)
+                    if routes is not None:
+                        conditional.append((*rule_side, name, routes))
+                    else:
+                        found.setdefault(rule_side, name)
             memberships.append(tuple((r, side, name) for (r, side), name in sorted(found.items())))
+            if conditional:
+                self.conditional[substance.id] = tuple(sorted(conditional))
         self.memberships = tuple(memberships)
+        # Sides that name a route ("médicaments administrés par voie orale"): met through the route.
+        self.route_sides: dict[str, list[tuple[int, int, str, frozenset[str] | None]]] = defaultdict(list)
+        for side_name, side_routes, only in _route_sides(kb):
+            for rule_index, side in by_key.get(name_key(side_name), ()):
+                for route in side_routes:
+                    self.route_sides[route].append((rule_index, side, side_name, only))
 
     def findings(self, ctx: CheckContext) -> dict[tuple[int, int], list[Finding]]:
         """Qualified findings grouped by unordered substance-id pair."""
@@ -70,6 +91,14 @@ class InteractionIndex:
         for exposure in ctx.exposures:
             for rule_index, side, name in self.memberships[exposure.substance_id]:
                 buckets.setdefault(rule_index, ([], []))[side].append((exposure, name))
+            for rule_index, side, name, routes in self.conditional.get(exposure.substance_id, ()):
+                # An unknown route keeps the membership: the worse reading.
+                if exposure.route is None or exposure.route in routes:
+                    buckets.setdefault(rule_index, ([], []))[side].append((exposure, name))
+            if exposure.route is not None:
+                for rule_index, side, name, only in self.route_sides.get(exposure.route, ()):
+                    if only is None or not only.isdisjoint(map(name_key, exposure.aliases)):
+                        buckets.setdefault(rule_index, ([], []))[side].append((exposure, name))
         pairs: dict[tuple[int, int], list[Finding]] = defaultdict(list)
         for rule_index in sorted(buckets):
             side_a, side_b = buckets[rule_index]
@@ -128,6 +157,43 @@ class InteractionIndex:
             unresolved_conditions=unresolved,
             why=why,
         )
+
+
+def _class_conditions(
+    kb: KnowledgeBase,
+) -> list[tuple[frozenset[str], tuple[frozenset[str], frozenset[str]]]]:
+    """(substance keys, (class keys, routes)) from the compiled ansm_class_conditions.yaml."""
+    data = _compiled_yaml(kb, "ansm_class_conditions.yaml")
+    out = []
+    for entry in data.get("conditions", []):
+        out.append(
+            (
+                frozenset(name_key(n) for n in entry["substances"]),
+                (frozenset(name_key(c) for c in entry["classes"]), frozenset(entry["routes"])),
+            )
+        )
+    return out
+
+
+def _route_sides(kb: KnowledgeBase) -> list[tuple[str, list[str], frozenset[str] | None]]:
+    data = _compiled_yaml(kb, "ansm_route_sides.yaml")
+    return [
+        (
+            entry["side"],
+            list(entry["routes"]),
+            frozenset(name_key(n) for n in entry["ansm"]) if entry.get("ansm") else None,
+        )
+        for entry in data.get("sides", [])
+    ]
+
+
+def _compiled_yaml(kb: KnowledgeBase, name: str) -> dict[str, Any]:
+    if kb.directory is None or not (kb.directory / name).exists():
+        raise KnowledgeBaseCorrupt(f"{name} is not compiled into this knowledge base: rebuild it")
+    loaded = yaml.safe_load((kb.directory / name).read_text(encoding="utf-8"))
+    if not isinstance(loaded, dict):
+        raise KnowledgeBaseCorrupt(f"{name}: expected a mapping")
+    return loaded
 
 
 def _rank(finding: Finding) -> int:

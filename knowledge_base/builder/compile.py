@@ -47,6 +47,14 @@ from knowledge_base.builder.substances import Substance, build_substances
 
 Log = Callable[[str], None]
 
+COMPILED_TABLES = (
+    "ansm_route_sides.yaml",
+    "ansm_class_conditions.yaml",
+    "qt_tisdale.yaml",
+    "renal_thresholds.yaml",
+    "narrow_therapeutic_index.yaml",
+)
+
 ACB_SCALES = (
     "Boustani2008",
     "ACBcalc",
@@ -331,6 +339,10 @@ def build(out_dir: Path, sources: Path = SOURCES_DIR, log: Log = print) -> Manif
     ]
     cyp_roles = build_cyp_roles(sources, infos, english)
     extra[CYP_PARAMETERS] = (CURATED_DIR / "cyp_parameters.yaml").read_bytes()
+    # Curated tables the checks read at run time travel inside the compiled KB (hashed in the
+    # manifest), so the engine never reads knowledge_base/ itself.
+    for curated_table in COMPILED_TABLES:
+        extra[curated_table] = (CURATED_DIR / curated_table).read_bytes()
 
     tables = {
         "ansm_active_edition": ACTIVE_EDITION,
