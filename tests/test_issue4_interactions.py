@@ -81,8 +81,16 @@ def test_aspirin_with_an_anticoagulant_depends_on_dose_and_history(
 
 
 def test_diltiazem_route_decides(engine):
+    # AMIODARONE + DILTIAZEM: « Association DECONSEILLEE avec le diltiazem IV », « Précaution
+    # d'emploi avec le diltiazem per os »; amiodarone (class III) and diltiazem are not of the same
+    # antiarrhythmic class, so the class rule stays at « à prendre en compte ».
     oral = _analyze(engine, ["CORDARONE 200 mg 1 cp/j", "diltiazem 60 mg 1 cp 3 fois par jour"])
-    assert {a.severity for a in oral.alerts} == {"association-deconseillee"}
+    assert {a.severity for a in oral.alerts} == {"precaution-emploi"}
+    iv = _analyze(engine, ["CORDARONE 200 mg 1 cp/j", {"substance": "diltiazem", "route": "IV"}])
+    assert {a.severity for a in iv.alerts} == {"association-deconseillee"}
+    unknown = _analyze(engine, ["CORDARONE 200 mg 1 cp/j", {"substance": "diltiazem"}])
+    [alert] = unknown.alerts
+    assert alert.severity == "association-deconseillee" and alert.unresolved_conditions
 
 
 def test_same_substance_twice_is_not_an_interaction(engine):
