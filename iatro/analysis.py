@@ -2,12 +2,20 @@
 
 from __future__ import annotations
 
+from typing import Protocol
+
 from pydantic import ValidationError
 
+from iatro.checks.anticholinergic import AnticholinergicCheck
 from iatro.checks.context import CheckContext
 from iatro.checks.cyp import CypModel
+from iatro.checks.eligibility import EligibilityCheck
 from iatro.checks.exposures import build_exposures
 from iatro.checks.interactions import InteractionIndex
+from iatro.checks.qt import QtCheck
+from iatro.checks.renal import RenalCheck
+from iatro.checks.result import CheckResult
+from iatro.checks.vaccines import VaccineCheck, compiled_vaccine_rules
 from iatro.errors import FieldError
 from iatro.kb.store import KnowledgeBase
 from iatro.model.prescription import Prescription
@@ -16,18 +24,8 @@ from iatro.resolve.lines import Resolver
 
 # Checks that later work adds; until then the report says plainly that they did not run.
 # The checks a caller may select (``--checks``); "interactions" is the ANSM check.
-CHECKS = ("interactions", "cyp")
-PENDING_CHECKS = (
-    "pim",
-    "omission",
-    "qt",
-    "anticholinergic",
-    "renal",
-    "duplicate",
-    "dose",
-    "vaccine",
-    "eligibility",
-)
+CHECKS = ("interactions", "cyp", "anticholinergic", "qt", "renal", "vaccine", "eligibility")
+PENDING_CHECKS = ("pim", "omission", "duplicate", "dose")
 
 
 def parse_prescription(document: str | bytes) -> Prescription:
@@ -42,6 +40,10 @@ def parse_prescription(document: str | bytes) -> Prescription:
         raise FieldError(path, error["msg"]) from None
 
 
+class GeriatricCheck(Protocol):
+    def run(self, ctx: CheckContext) -> CheckResult: ...
+
+
 class Engine:
     """Owns a loaded KB and what is derived from it once (the resolver's name index)."""
 
@@ -50,6 +52,14 @@ class Engine:
         self.resolver = Resolver(kb)
         self.interactions = InteractionIndex(kb)
         self.cyp = CypModel.from_kb(kb)
+        # Checks that return scores and eligibility as well as alerts, in report order.
+        self.geriatric: tuple[tuple[str, GeriatricCheck], ...] = (
+            ("anticholinergic", AnticholinergicCheck(kb)),
+            ("qt", QtCheck(kb)),
+            ("renal", RenalCheck(kb)),
+            ("vaccine", VaccineCheck(compiled_vaccine_rules(kb))),
+            ("eligibility", EligibilityCheck(kb)),
+        )
 
     def context(self, prescription: Prescription, lines: tuple[LineReport, ...]) -> CheckContext:
         return CheckContext(
@@ -67,10 +77,25 @@ class Engine:
             alerts.extend(self.interactions.check(ctx))
         if checks is None or "cyp" in checks:
             alerts.extend(self.cyp.check(ctx))
+        scores: dict[str, object] = {}
+        eligibility: dict[str, object] = {}
+        missing: list[str] = []
+        for name, check in self.geriatric:
+            if checks is not None and name not in checks:
+                continue
+            result = check.run(ctx)
+            alerts.extend(result.alerts)
+            scores.update(result.scores)
+            eligibility.update(result.eligibility)
+            missing.extend(m for m in result.missing_inputs if m not in missing)
         return Report(
             kb_version=self.kb.version,
             complete=all(line.status == "resolved" for line in lines),
             lines=lines,
             alerts=tuple(alerts),
-            checks_not_run=PENDING_CHECKS,
+            scores=scores,
+            eligibility=eligibility,
+            missing_inputs=tuple(missing),
+            checks_not_run=PENDING_CHECKS
+            + tuple(c for c in CHECKS if checks is not None and c not in checks),
         )

@@ -107,3 +107,15 @@ def test_batch_streams_reports_and_error_records(kb, tmp_path):
 def test_unknown_check_is_refused(kb):
     result = _run("analyze", "examples/prescription.json", "--checks", "astrology")
     assert result.returncode == 2 and "--checks" in result.stderr
+
+
+def test_example_report_carries_every_check(kb):
+    result = _run("analyze", "examples/prescription.json", "--format", "json")
+    report = json.loads(result.stdout)
+    types = {alert["type"] for alert in report["alerts"]}
+    assert {"interaction", "anticholinergic", "qt", "vaccine"} <= types
+    assert report["scores"]["anticholinergic"]["scale"] == "ACB"
+    assert report["scores"]["qt"]["level"] in ("low", "moderate", "high")
+    assert set(report["eligibility"]) >= {"iatroprev", "optimedoc", "bilan_partage_medication"}
+    # The unresolved line is named wherever it could change a result.
+    assert any("unresolved line(s) 6" in item for item in report["missing_inputs"])

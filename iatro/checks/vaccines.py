@@ -37,8 +37,11 @@ import datetime as dt
 from dataclasses import dataclass
 from typing import Literal
 
+from pydantic import TypeAdapter
+
 from iatro.checks.context import CheckContext
-from iatro.checks.result import CheckResult
+from iatro.checks.result import CheckResult, compiled_table
+from iatro.kb.store import KnowledgeBase
 from iatro.model.prescription import Vaccination
 from iatro.model.report import Alert
 
@@ -48,6 +51,7 @@ Status = Literal["due", "up_to_date", "not_yet", "outside_campaign", "undecided"
 SEVERITY = "low"
 
 
+VACCINE_RULES = "vaccine_rules.json"  # the rules as the KB build compiles them
 OPEN_END_MONTHS = 12  # staleness guard for campaigns without an end date (see the module docstring)
 
 
@@ -259,3 +263,9 @@ class VaccineCheck:
 
 def _vaccination(v: Vaccination) -> dict[str, str]:
     return {"vaccine": v.vaccine, "date": v.date.isoformat()}
+
+
+def compiled_vaccine_rules(kb: KnowledgeBase) -> list[VaccineRule]:
+    """The vaccine rules compiled into the KB (the engine never reads knowledge_base/ itself)."""
+    path = compiled_table(kb, VACCINE_RULES)
+    return TypeAdapter(list[VaccineRule]).validate_json(path.read_bytes())

@@ -16,9 +16,11 @@ from typing import Any
 import numpy as np
 import orjson
 import yaml
+from pydantic import TypeAdapter
 
 from iatro.checks.cyp import PARAMETERS as CYP_PARAMETERS
 from iatro.checks.cyp import ROLES_KEY as CYP_ROLES_KEY
+from iatro.checks.vaccines import VACCINE_RULES, VaccineRule
 from iatro.errors import SourceError
 from iatro.kb.manifest import MANIFEST, SCHEMA_VERSION, Manifest, SourceEntry, sha256_path
 from iatro.kb.qualifications import check_against, load_qualifications
@@ -44,6 +46,7 @@ from knowledge_base.builder.english_names import EnglishNames
 from knowledge_base.builder.files import CURATED_DIR, SOURCES_DIR, SourceInfo, load_registry, read_text
 from knowledge_base.builder.naming import english_candidates
 from knowledge_base.builder.substances import Substance, build_substances
+from knowledge_base.builder.vaccines import load_vaccine_rules
 
 Log = Callable[[str], None]
 
@@ -343,6 +346,9 @@ def build(out_dir: Path, sources: Path = SOURCES_DIR, log: Log = print) -> Manif
     # manifest), so the engine never reads knowledge_base/ itself.
     for curated_table in COMPILED_TABLES:
         extra[curated_table] = (CURATED_DIR / curated_table).read_bytes()
+    extra[VACCINE_RULES] = TypeAdapter(list[VaccineRule]).dump_json(
+        load_vaccine_rules(sources / registry["vaccines"].files["rules"])
+    )
 
     tables = {
         "ansm_active_edition": ACTIVE_EDITION,
