@@ -12,6 +12,7 @@ from iatro.checks.cyp import CypModel
 from iatro.checks.eligibility import EligibilityCheck
 from iatro.checks.exposures import build_exposures
 from iatro.checks.interactions import InteractionIndex
+from iatro.checks.pim import ExplicitCriteriaCheck
 from iatro.checks.qt import QtCheck
 from iatro.checks.renal import RenalCheck
 from iatro.checks.result import CheckResult
@@ -24,8 +25,18 @@ from iatro.resolve.lines import Resolver
 
 # Checks that later work adds; until then the report says plainly that they did not run.
 # The checks a caller may select (``--checks``); "interactions" is the ANSM check.
-CHECKS = ("interactions", "cyp", "anticholinergic", "qt", "renal", "vaccine", "eligibility")
-PENDING_CHECKS = ("pim", "omission", "duplicate", "dose")
+CHECKS = (
+    "interactions",
+    "cyp",
+    "pim",
+    "omission",
+    "anticholinergic",
+    "qt",
+    "renal",
+    "vaccine",
+    "eligibility",
+)
+PENDING_CHECKS = ("duplicate", "dose")
 
 
 def parse_prescription(document: str | bytes) -> Prescription:
@@ -52,6 +63,7 @@ class Engine:
         self.resolver = Resolver(kb)
         self.interactions = InteractionIndex(kb)
         self.cyp = CypModel.from_kb(kb)
+        self.criteria = ExplicitCriteriaCheck(kb)
         # Checks that return scores and eligibility as well as alerts, in report order.
         self.geriatric: tuple[tuple[str, GeriatricCheck], ...] = (
             ("anticholinergic", AnticholinergicCheck(kb)),
@@ -80,6 +92,11 @@ class Engine:
         scores: dict[str, object] = {}
         eligibility: dict[str, object] = {}
         missing: list[str] = []
+        kinds = frozenset(k for k in ("pim", "omission") if checks is None or k in checks)
+        if kinds:
+            found = self.criteria.run(ctx, kinds)
+            alerts.extend(found.alerts)
+            missing.extend(found.missing_inputs)
         for name, check in self.geriatric:
             if checks is not None and name not in checks:
                 continue

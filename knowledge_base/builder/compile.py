@@ -22,6 +22,7 @@ from iatro.checks.cyp import PARAMETERS as CYP_PARAMETERS
 from iatro.checks.cyp import ROLES_KEY as CYP_ROLES_KEY
 from iatro.checks.vaccines import VACCINE_RULES, VaccineRule
 from iatro.errors import SourceError
+from iatro.kb.criteria import CriteriaList, load_criteria_dir
 from iatro.kb.manifest import MANIFEST, SCHEMA_VERSION, Manifest, SourceEntry, sha256_path
 from iatro.kb.qualifications import check_against, load_qualifications
 from iatro.kb.store import (
@@ -45,6 +46,7 @@ from knowledge_base.builder.cyp import build_cyp_roles
 from knowledge_base.builder.english_names import EnglishNames
 from knowledge_base.builder.files import CURATED_DIR, SOURCES_DIR, SourceInfo, load_registry, read_text
 from knowledge_base.builder.naming import english_candidates
+from knowledge_base.builder.stoppstart import load_stoppstart
 from knowledge_base.builder.substances import Substance, build_substances
 from knowledge_base.builder.vaccines import load_vaccine_rules
 
@@ -223,6 +225,27 @@ def _acb_candidates(name: str) -> list[tuple[str, str]]:
     return out
 
 
+def _with_overrides(criteria: CriteriaList) -> CriteriaList:
+    """Apply the reviewed rows of curated/stoppstart_overrides.yaml; an unknown id is an error."""
+    raw = yaml.safe_load((CURATED_DIR / "stoppstart_overrides.yaml").read_text(encoding="utf-8"))
+    overrides = {row["criterion_id"]: row for row in raw["overrides"]}
+    unknown = set(overrides) - {c.criterion_id for c in criteria.criteria}
+    if unknown:
+        raise SourceError(f"stoppstart_overrides.yaml names unknown criteria: {sorted(unknown)}")
+    updated = tuple(
+        c.model_copy(
+            update={
+                "computable": overrides[c.criterion_id]["computable"],
+                "not_computable_reason": " ".join(overrides[c.criterion_id]["reason"].split()),
+            }
+        )
+        if c.criterion_id in overrides
+        else c
+        for c in criteria.criteria
+    )
+    return criteria.model_copy(update={"criteria": updated})
+
+
 def build(out_dir: Path, sources: Path = SOURCES_DIR, log: Log = print) -> Manifest:
     """Compile the KB into ``out_dir`` (replaced atomically) and return its manifest."""
     registry = load_registry()
@@ -346,6 +369,14 @@ def build(out_dir: Path, sources: Path = SOURCES_DIR, log: Log = print) -> Manif
     # manifest), so the engine never reads knowledge_base/ itself.
     for curated_table in COMPILED_TABLES:
         extra[curated_table] = (CURATED_DIR / curated_table).read_bytes()
+    # Explicit-criteria lists: STOPP/START v2 from its XML, and every list a pharmacist drops in
+    # curated/criteria/ (example lists excluded); compiled as JSON, named in tables.json.
+    criteria_lists = [_with_overrides(load_stoppstart(sources)), *load_criteria_dir(CURATED_DIR / "criteria")]
+    criteria_names = []
+    for criteria_list in criteria_lists:
+        name = f"criteria-{criteria_list.list_id}.json"
+        extra[name] = criteria_list.model_dump_json().encode()
+        criteria_names.append(name)
     extra[VACCINE_RULES] = TypeAdapter(list[VaccineRule]).dump_json(
         load_vaccine_rules(sources / registry["vaccines"].files["rules"])
     )
@@ -354,6 +385,7 @@ def build(out_dir: Path, sources: Path = SOURCES_DIR, log: Log = print) -> Manif
         "ansm_active_edition": ACTIVE_EDITION,
         "ansm_stale_qualifications": stale,
         CYP_ROLES_KEY: cyp_roles,
+        "criteria_lists": criteria_names,
         "substances": substances_out,
         "substance_synonyms": synonyms_out,
         "products": products_out,
