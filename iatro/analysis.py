@@ -9,6 +9,7 @@ from pydantic import ValidationError
 from iatro.checks.anticholinergic import AnticholinergicCheck
 from iatro.checks.context import CheckContext
 from iatro.checks.cyp import CypModel
+from iatro.checks.duplicates import DuplicateCheck
 from iatro.checks.eligibility import EligibilityCheck
 from iatro.checks.exposures import build_exposures
 from iatro.checks.interactions import InteractionIndex
@@ -30,13 +31,15 @@ CHECKS = (
     "cyp",
     "pim",
     "omission",
+    "duplicate",
     "anticholinergic",
     "qt",
     "renal",
     "vaccine",
     "eligibility",
 )
-PENDING_CHECKS = ("duplicate", "dose")
+# No sourced maximum daily doses in the KB yet: the dose check is reported as not run.
+PENDING_CHECKS = ("dose",)
 
 
 def parse_prescription(document: str | bytes) -> Prescription:
@@ -66,6 +69,7 @@ class Engine:
         self.criteria = ExplicitCriteriaCheck(kb)
         # Checks that return scores and eligibility as well as alerts, in report order.
         self.geriatric: tuple[tuple[str, GeriatricCheck], ...] = (
+            ("duplicate", DuplicateCheck(kb)),
             ("anticholinergic", AnticholinergicCheck(kb)),
             ("qt", QtCheck(kb)),
             ("renal", RenalCheck(kb)),

@@ -58,6 +58,7 @@ COMPILED_TABLES = (
     "qt_tisdale.yaml",
     "renal_thresholds.yaml",
     "narrow_therapeutic_index.yaml",
+    "duplicate_classes.yaml",
 )
 
 ACB_SCALES = (
