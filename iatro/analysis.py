@@ -6,6 +6,7 @@ from typing import Protocol
 
 from pydantic import ValidationError
 
+from iatro.checks.alternatives import AlternativeFinder
 from iatro.checks.anticholinergic import AnticholinergicCheck
 from iatro.checks.context import CheckContext
 from iatro.checks.cyp import CypModel
@@ -21,7 +22,7 @@ from iatro.checks.vaccines import VaccineCheck, compiled_vaccine_rules
 from iatro.errors import FieldError
 from iatro.kb.store import KnowledgeBase
 from iatro.model.prescription import Prescription
-from iatro.model.report import LineReport, Report
+from iatro.model.report import Alert, LineReport, Report
 from iatro.resolve.lines import Resolver
 
 # Checks that later work adds; until then the report says plainly that they did not run.
@@ -37,6 +38,7 @@ CHECKS = (
     "renal",
     "vaccine",
     "eligibility",
+    "alternatives",
 )
 # No sourced maximum daily doses in the KB yet: the dose check is reported as not run.
 PENDING_CHECKS = ("dose",)
@@ -67,6 +69,7 @@ class Engine:
         self.interactions = InteractionIndex(kb)
         self.cyp = CypModel.from_kb(kb)
         self.criteria = ExplicitCriteriaCheck(kb)
+        self.alternatives = AlternativeFinder(kb, self._recheck)
         # Checks that return scores and eligibility as well as alerts, in report order.
         self.geriatric: tuple[tuple[str, GeriatricCheck], ...] = (
             ("duplicate", DuplicateCheck(kb)),
@@ -76,6 +79,14 @@ class Engine:
             ("vaccine", VaccineCheck(compiled_vaccine_rules(kb))),
             ("eligibility", EligibilityCheck(kb)),
         )
+
+    def _recheck(self, ctx: CheckContext, line: int) -> list[Alert]:
+        """The checks a substitution can change, re-run on a modified prescription."""
+        return [
+            *self.interactions.check(ctx, line),
+            *self.cyp.check(ctx),
+            *self.criteria.run(ctx, frozenset({"pim"})).alerts,
+        ]
 
     def context(self, prescription: Prescription, lines: tuple[LineReport, ...]) -> CheckContext:
         return CheckContext(
@@ -109,6 +120,8 @@ class Engine:
             scores.update(result.scores)
             eligibility.update(result.eligibility)
             missing.extend(m for m in result.missing_inputs if m not in missing)
+        if checks is None or "alternatives" in checks:
+            alerts = self.alternatives.attach(alerts, ctx)
         return Report(
             kb_version=self.kb.version,
             complete=all(line.status == "resolved" for line in lines),

@@ -24,7 +24,8 @@ _DOSING_UNITS = (
 # Folded route (BDPM "voies" or as prescribers write it) -> the route the checks compare.
 _ROUTES = {
     "orale": "orale", "oral": "orale", "per os": "orale", "po": "orale", "os": "orale",
-    "sublinguale": "orale", "buccale": "orale",
+    # "buccale" is BDPM's local mouth route (gels, mouthwashes), not a systemic oral intake.
+    "sublinguale": "orale", "buccale": "buccale",
     "intraveineuse": "injectable", "iv": "injectable", "ivd": "injectable", "ivl": "injectable",
     "intramusculaire": "injectable", "im": "injectable", "sous cutanee": "injectable", "sc": "injectable",
     "injectable": "injectable",

@@ -85,8 +85,8 @@ class InteractionIndex:
                 for route in side_routes:
                     self.route_sides[route].append((rule_index, side, side_name, only))
 
-    def findings(self, ctx: CheckContext) -> dict[tuple[int, int], list[Finding]]:
-        """Qualified findings grouped by unordered substance-id pair."""
+    def findings(self, ctx: CheckContext, line: int | None = None) -> dict[tuple[int, int], list[Finding]]:
+        """Qualified findings grouped by unordered substance-id pair (only pairs with ``line`` if given)."""
         buckets: dict[int, tuple[list[tuple[Exposure, str]], list[tuple[Exposure, str]]]] = {}
         for exposure in ctx.exposures:
             for rule_index, side, name in self.memberships[exposure.substance_id]:
@@ -109,6 +109,8 @@ class InteractionIndex:
                 for second, via_second in side_b:
                     if first.substance_id == second.substance_id or first.line == second.line:
                         continue
+                    if line is not None and line not in (first.line, second.line):
+                        continue
                     level = qualify(rule, self.qualifications.get(rule.rule_id), first, second, ctx.patient)
                     if level.level is None:
                         continue  # the thesaurus text excludes this combination from the rule
@@ -119,8 +121,9 @@ class InteractionIndex:
                     pairs[key].append(Finding(rule, level, first, second, via_first, via_second))
         return pairs
 
-    def check(self, ctx: CheckContext) -> list[Alert]:
-        alerts = [self._alert(key, found) for key, found in self.findings(ctx).items()]
+    def check(self, ctx: CheckContext, line: int | None = None) -> list[Alert]:
+        """Alerts of the prescription; with ``line``, only those involving that line (re-checks)."""
+        alerts = [self._alert(key, found) for key, found in self.findings(ctx, line).items()]
         return sorted(alerts, key=_alert_order)
 
     def _alert(self, key: tuple[int, int], found: list[Finding]) -> Alert:
