@@ -10,23 +10,10 @@ from __future__ import annotations
 import pytest
 
 from benchmarks.generator import prescriptions
-from iatro.analysis import Engine
+from iatro.analysis import CHECKS, Engine
 from iatro.model.prescription import Prescription
 
-ALL_BUT_ALTERNATIVES = frozenset(
-    {
-        "interactions",
-        "cyp",
-        "pim",
-        "omission",
-        "duplicate",
-        "anticholinergic",
-        "qt",
-        "renal",
-        "vaccine",
-        "eligibility",
-    }
-)
+ALL_BUT_ALTERNATIVES = frozenset(CHECKS) - {"alternatives"}
 
 
 @pytest.fixture(scope="module")

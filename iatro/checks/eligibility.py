@@ -42,8 +42,7 @@ from pathlib import Path
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from iatro.checks.context import CheckContext, Exposure
-from iatro.checks.result import CheckResult, compiled_table, read_table
-from iatro.errors import KnowledgeBaseCorrupt
+from iatro.checks.result import CheckResult, compiled_table, read_table, substance_ids
 from iatro.kb.store import KnowledgeBase
 
 TABLE = "narrow_therapeutic_index.yaml"
@@ -210,13 +209,7 @@ class EligibilityCheck:
         self.bpm = BPM_RULES[bpm_edition]
         self._entry_ids: dict[str, frozenset[int]] = {}
         for entry in self.table.entries:
-            ids: set[int] = set()
-            for name in entry.names:
-                found = kb.find_substances(name)
-                if not found:
-                    raise KnowledgeBaseCorrupt(f"{TABLE}: {entry.id}: substance {name!r} is not in the KB")
-                ids.update(s.id for s in found)
-            self._entry_ids[entry.id] = frozenset(ids)
+            self._entry_ids[entry.id] = substance_ids(kb, entry.names, f"{TABLE}: {entry.id}")
         self._atc = {s.id: s.atc for s in kb.substances}
 
     # -- narrow-therapeutic-index drugs -----------------------------------------------------------

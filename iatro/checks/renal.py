@@ -25,8 +25,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from iatro.checks.context import CheckContext, Exposure
-from iatro.checks.result import CheckResult, compiled_table, read_table
-from iatro.errors import KnowledgeBaseCorrupt
+from iatro.checks.result import CheckResult, compiled_table, read_table, substance_ids
 from iatro.kb.store import KnowledgeBase
 from iatro.model.prescription import Patient
 from iatro.model.report import Alert, SubstanceRef
@@ -148,14 +147,7 @@ class RenalCheck:
         self.table = table or load_renal_table(compiled_table(kb, TABLE))
         self._ids: dict[str, frozenset[int]] = {}
         for rule in self.table.rules:
-            ids: set[int] = set()
-            for name in rule.substances:
-                found = kb.find_substances(name)
-                if not found:
-                    # A misspelt substance would make its rule silently inert.
-                    raise KnowledgeBaseCorrupt(f"{TABLE}: {rule.id}: substance {name!r} is not in the KB")
-                ids.update(s.id for s in found)
-            self._ids[rule.id] = frozenset(ids)
+            self._ids[rule.id] = substance_ids(kb, rule.substances, f"{TABLE}: {rule.id}")
 
     def _matches(self, rule: RenalRule, exposure: Exposure) -> bool:
         if exposure.substance_id in self._ids[rule.id]:

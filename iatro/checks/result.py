@@ -8,6 +8,7 @@ instead of guessing.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TypeVar
@@ -15,7 +16,7 @@ from typing import TypeVar
 import yaml
 from pydantic import BaseModel, ValidationError
 
-from iatro.errors import KnowledgeBaseMissing, SourceError
+from iatro.errors import KnowledgeBaseCorrupt, KnowledgeBaseMissing, SourceError
 from iatro.kb.store import KnowledgeBase
 from iatro.model.report import Alert
 
@@ -59,3 +60,15 @@ def read_table(path: Path, model: type[TableT]) -> TableT:
             f"{'.'.join(str(part) for part in err['loc']) or '(top)'}: {err['msg']}" for err in exc.errors()
         )
         raise SourceError(f"{path}: {details}") from exc
+
+
+def substance_ids(kb: KnowledgeBase, names: Iterable[str], where: str) -> frozenset[int]:
+    """KB ids of the substances a curated table names; an unknown name is refused, because a
+    misspelt substance would make its rule silently inert."""
+    ids: set[int] = set()
+    for name in names:
+        found = kb.find_substances(name)
+        if not found:
+            raise KnowledgeBaseCorrupt(f"{where}: substance {name!r} is not in the KB")
+        ids.update(s.id for s in found)
+    return frozenset(ids)
