@@ -244,17 +244,25 @@ class Resolver:
         if line.cip13 or line.cip7 or line.cis:
             report = self._by_code(line, index, shown)
         elif line.substance and not line.text:
-            report = self._by_substance(line.substance, index, shown, strengths=())
+            key = "\0substance:" + line.substance  # cannot collide with a free-text line
+            cached = self._text_cache.get(key)
+            if cached is None:
+                cached = self._by_substance(line.substance, 0, shown, strengths=())
+                self._remember(key, cached)
+            report = cached if index == 0 else cached.model_copy(update={"index": index})
         else:
             text = line.text or line.substance or ""
             cached = self._text_cache.get(text)
             if cached is None:
                 cached = self._by_text(text, 0, shown)
-                if len(self._text_cache) >= _TEXT_CACHE_SIZE:
-                    self._text_cache.clear()  # bounded memory; a batch refills what it repeats
-                self._text_cache[text] = cached
+                self._remember(text, cached)
             report = cached if index == 0 else cached.model_copy(update={"index": index})
         return self._with_posology(report, line)
+
+    def _remember(self, key: str, report: LineReport) -> None:
+        if len(self._text_cache) >= _TEXT_CACHE_SIZE:
+            self._text_cache.clear()  # bounded memory; a batch refills what it repeats
+        self._text_cache[key] = report
 
     # -- codes --------------------------------------------------------------------------------
     def _by_code(self, line: LineInput, index: int, shown: str) -> LineReport:
