@@ -15,8 +15,8 @@ documents were not available; Optimedoc is treated as using the Iatroprev doors)
 - *hospital door*, only when the input carries hospital context: an admission related to iatrogeny,
   a narrow-therapeutic-index drug (``narrow_therapeutic_index.yaml``), or more than 3 treatment
   changes during the stay. These criteria are the project brief's; the cahier des charges was not in
-  the stored sources. The door also requires age >= 75 — an assumption (the programme targets the
-  same older population), flagged in the reasons.
+  the stored sources. No age condition is added to them (an earlier assumption of age >= 75 had no
+  source; the golden reports cite the programme's own 65+ hospital population).
 
 BPM. The pharmacists' convention sets the population; its wording changed over time, so the rule is
 an edition of :data:`BPM_RULES` (default: the current one):
@@ -28,10 +28,11 @@ an edition of :data:`BPM_RULES` (default: the current one):
 - ``brief-2018-reading``: age >= 65 with an ALD, or age >= 75 with >= 5 chronic molecules — the project
   brief's reading of avenant 12 (also gerontofficine.com's wording).
 
-"Chronic": a line with no duration, or a duration >= 180 days (the posology parser counts a month as
-30 days). Lines without duration are counted as chronic and said so; lines with a shorter duration
-are not counted, but when counting them would change the answer the answer is ``None`` — a
-renewable "QSP 3 mois" line is a long-term treatment the input does not mark as such.
+"Chronic": a duration >= 180 days (the posology parser counts a month as 30 days). A line without
+duration is not assumed long-term: when it could change the answer, the answer is ``None`` and the
+duration is listed in the missing inputs. Lines with a shorter duration are not counted either, but
+when counting them would change the answer the answer is ``None`` too — a renewable "QSP 3 mois"
+line is a long-term treatment the input does not mark as such.
 """
 
 from __future__ import annotations
@@ -63,7 +64,6 @@ class TownDoor:
 
 @dataclass(frozen=True, slots=True)
 class HospitalDoor:
-    age_min: int
     more_than_treatment_changes: int
     source: str
     assumption: str
@@ -93,13 +93,12 @@ TOWN_DOOR = TownDoor(
     ),
 )
 HOSPITAL_DOOR = HospitalDoor(
-    age_min=75,
     more_than_treatment_changes=3,
     source=(
-        "Iatro project brief (Iatroprev hospital door); the programme's cahier des charges is not in the "
-        "stored sources"
+        "Iatro project brief (Iatroprev hospital door: iatrogenic admission, narrow-therapeutic-index drug, "
+        "> 3 treatment changes); the programme's cahier des charges is not in the stored sources"
     ),
-    assumption="age >= 75 required at the hospital door as at the town door (assumed, not sourced)",
+    assumption="no age condition at the hospital door: the brief defines the door by these criteria only",
 )
 BPM_RULES: dict[str, BpmRule] = {
     "convention-2022": BpmRule(
@@ -193,8 +192,8 @@ def _at_least(age: int | None, minimum: int) -> Truth:
 
 @dataclass(frozen=True, slots=True)
 class _Molecules:
-    counted: int  # duration >= 6 months or no duration
-    without_duration: tuple[str, ...]
+    counted: int  # a duration >= 6 months is given
+    without_duration: tuple[str, ...]  # no duration given: could be long-term, not assumed to be
     short: tuple[str, ...]  # only shorter durations given
     unresolved: int
 
@@ -325,12 +324,7 @@ class EligibilityCheck:
             missing.append("hospital.treatment_changes")
         elif many:
             reasons.append(f"{changes} treatment changes (> {HOSPITAL_DOOR.more_than_treatment_changes})")
-        if ctx.patient.age is None:
-            missing.append("age")
-        result = _and(
-            _at_least(ctx.patient.age, HOSPITAL_DOOR.age_min),
-            _or(hospital.iatrogenic_admission, has_nti, many),
-        )
+        result = _or(hospital.iatrogenic_admission, has_nti, many)
         detail = "; ".join(reasons) if reasons else "no criterion met"
         return result, [f"hospital door {_word(result)}: {detail}; {HOSPITAL_DOOR.assumption}"], missing, nti
 
@@ -340,7 +334,6 @@ class EligibilityCheck:
         short: dict[int, str] = {}
         for e in ctx.exposures:
             if e.duration_days is None:
-                chronic[e.substance_id] = e.name
                 no_duration[e.substance_id] = e.name
             elif e.duration_days >= CHRONIC_DAYS:
                 chronic[e.substance_id] = e.name
@@ -348,8 +341,15 @@ class EligibilityCheck:
                 short[e.substance_id] = e.name
         for sid in chronic:
             short.pop(sid, None)
-        without = tuple(sorted(name for sid, name in no_duration.items() if sid in chronic))
-        return _Molecules(len(chronic), without, tuple(sorted(short.values())), len(ctx.unresolved_lines))
+            no_duration.pop(sid, None)
+        for sid in no_duration:
+            short.pop(sid, None)
+        return _Molecules(
+            len(chronic),
+            tuple(sorted(no_duration.values())),
+            tuple(sorted(short.values())),
+            len(ctx.unresolved_lines),
+        )
 
     def _bpm(self, ctx: CheckContext) -> tuple[Truth, list[str], list[str]]:
         patient = ctx.patient
@@ -373,11 +373,9 @@ class EligibilityCheck:
             result = _and(*parts)
             results.append(result)
             reasons.append(f"{' and '.join(text)}: {_word(result)}")
-        summary = f"{molecules.counted} chronic molecule(s) counted"
+        summary = f"{molecules.counted} molecule(s) with a duration >= 6 months"
         if molecules.without_duration:
-            summary += (
-                f", of which without duration (assumed long-term): {', '.join(molecules.without_duration)}"
-            )
+            summary += f"; without duration (not assumed long-term): {', '.join(molecules.without_duration)}"
         if molecules.short:
             summary += f"; not counted (duration < 6 months): {', '.join(molecules.short)}"
         reasons += [summary, f"rule {self.bpm.edition}"]
@@ -387,8 +385,13 @@ class EligibilityCheck:
     def _enough(molecules: _Molecules, needed: int, missing: list[str]) -> Truth:
         if molecules.counted >= needed:
             return True
-        if molecules.counted + len(molecules.short) + molecules.unresolved < needed:
+        undecided = len(molecules.without_duration) + len(molecules.short) + molecules.unresolved
+        if molecules.counted + undecided < needed:
             return False
+        if molecules.without_duration:
+            # The BPM counts molecules taken for >= 6 consecutive months: a missing duration is asked
+            # for, not assumed (a check says what it lacks rather than guess).
+            missing.append(f"duration_days of {', '.join(molecules.without_duration)} (taken >= 6 months?)")
         if molecules.short:
             missing.append(
                 f"whether {', '.join(molecules.short)} are long-term treatments (duration < 6 months given)"

@@ -22,7 +22,7 @@ from iatro.checks.cyp import PARAMETERS as CYP_PARAMETERS
 from iatro.checks.cyp import ROLES_KEY as CYP_ROLES_KEY
 from iatro.checks.vaccines import VACCINE_RULES, VaccineRule
 from iatro.errors import SourceError
-from iatro.kb.criteria import CriteriaList, load_criteria_dir
+from iatro.kb.criteria import CriteriaList, Threshold, load_criteria_dir
 from iatro.kb.manifest import MANIFEST, SCHEMA_VERSION, Manifest, SourceEntry, sha256_path
 from iatro.kb.qualifications import check_against, load_qualifications
 from iatro.kb.store import (
@@ -35,7 +35,6 @@ from iatro.kb.store import (
     SubstanceInfo,
     thesaurus_artefact,
 )
-from iatro.kb.strength import parse_dosage
 from iatro.resolve.index import product_head
 from iatro.text import fold, fold_words
 from knowledge_base.builder.ansm import load_edition
@@ -227,24 +226,44 @@ def _acb_candidates(name: str) -> list[tuple[str, str]]:
 
 
 def _with_overrides(criteria: CriteriaList) -> CriteriaList:
-    """Apply the reviewed rows of curated/stoppstart_overrides.yaml; an unknown id is an error."""
+    """Apply the reviewed rows of curated/stoppstart_overrides.yaml; an unknown id is an error.
+
+    A row either marks a criterion not computable (with its reason) or sets the duration every drug
+    condition of the criterion requires (with the criterion's own words as quote).
+    """
     raw = yaml.safe_load((CURATED_DIR / "stoppstart_overrides.yaml").read_text(encoding="utf-8"))
     overrides = {row["criterion_id"]: row for row in raw["overrides"]}
     unknown = set(overrides) - {c.criterion_id for c in criteria.criteria}
     if unknown:
         raise SourceError(f"stoppstart_overrides.yaml names unknown criteria: {sorted(unknown)}")
-    updated = tuple(
-        c.model_copy(
-            update={
-                "computable": overrides[c.criterion_id]["computable"],
-                "not_computable_reason": " ".join(overrides[c.criterion_id]["reason"].split()),
-            }
-        )
-        if c.criterion_id in overrides
-        else c
-        for c in criteria.criteria
-    )
-    return criteria.model_copy(update={"criteria": updated})
+    updated = []
+    for criterion in criteria.criteria:
+        row = overrides.get(criterion.criterion_id)
+        if row is None:
+            updated.append(criterion)
+        elif "duration_days" in row:
+            if row["quote"] not in criterion.description:
+                raise SourceError(
+                    f"stoppstart_overrides.yaml: {criterion.criterion_id}: quote not in the text"
+                )
+            threshold = Threshold.model_validate(row["duration_days"])
+            alternatives = tuple(
+                m.model_copy(
+                    update={
+                        "drugs": tuple(d.model_copy(update={"duration_days": threshold}) for d in m.drugs)
+                    }
+                )
+                for m in criterion.any_of
+            )
+            updated.append(criterion.model_copy(update={"any_of": alternatives}))
+        else:
+            reason = " ".join(row["reason"].split())
+            updated.append(
+                criterion.model_copy(
+                    update={"computable": row["computable"], "not_computable_reason": reason}
+                )
+            )
+    return criteria.model_copy(update={"criteria": tuple(updated)})
 
 
 def build(out_dir: Path, sources: Path = SOURCES_DIR, log: Log = print) -> Manifest:
@@ -307,16 +326,7 @@ def build(out_dir: Path, sources: Path = SOURCES_DIR, log: Log = print) -> Manif
         pid = len(products_out)
         components = []
         for comp in comps:
-            strength = parse_dosage(comp.dosage) if comp.dosage else None
-            components.append(
-                [
-                    ids[comp.substance],
-                    comp.dosage,
-                    comp.reference,
-                    strength.mg if strength else None,
-                    comp.source,
-                ]
-            )
+            components.append([ids[comp.substance], comp.dosage, comp.reference, comp.mg, comp.source])
             indices.append(ids[comp.substance])
         indptr.append(len(indices))
         homeopathic = product.homeopathic or (

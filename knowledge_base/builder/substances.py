@@ -13,6 +13,7 @@ import re
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 
+from iatro.kb.strength import parse_dosage
 from iatro.text import fold
 from knowledge_base.builder.atc import AtcIndex
 from knowledge_base.builder.bdpm import Bdpm, CompositionRow, Product
@@ -44,6 +45,10 @@ class Component:
     dosage: str  # as written by BDPM ("5 mg", "1 000 UI")
     reference: str  # "un comprimé", "100 ml de solution"
     source: str  # composition file, or how the composition was derived
+    # mg of the active moiety per reference unit. From the FT row when BDPM gives one; for a salt
+    # given alone (SA row only), the salt's mass times the moiety/salt ratio BDPM states for the same
+    # salt in another product (850 mg metformin hydrochloride = 662.9 mg metformin base).
+    mg: float | None = None
 
 
 @dataclass
@@ -68,7 +73,32 @@ def _substance_for(table: dict[str, Substance], display: str, origin: str) -> Su
     return sub
 
 
+def _salt_ratios(bdpm: Bdpm) -> dict[str, float]:
+    """Moiety/salt mass ratio per BDPM SA substance code, from groups that give both SA and FT rows."""
+    seen: dict[str, set[float]] = defaultdict(set)
+    for rows in bdpm.compositions.values():
+        by_link: dict[tuple[str, str], list[CompositionRow]] = defaultdict(list)
+        for row in rows:
+            by_link[(row.element, row.link)].append(row)
+        for group in by_link.values():
+            sa = [r for r in group if r.nature == "SA"]
+            ft = [r for r in group if r.nature == "FT"]
+            if len(sa) == 1 and len(ft) == 1:
+                sa_mg, ft_mg = _mg(sa[0].dosage), _mg(ft[0].dosage)
+                if sa_mg and ft_mg and 0 < ft_mg <= sa_mg:
+                    seen[sa[0].code].add(round(ft_mg / sa_mg, 3))
+    # A salt whose products disagree (rounding in BDPM, or different hydrates under one code) keeps
+    # no ratio: its salt-only doses then stay unconverted rather than converted wrongly.
+    return {code: next(iter(r)) for code, r in seen.items() if len(r) == 1 or max(r) - min(r) <= 0.01}
+
+
+def _mg(dosage: str) -> float | None:
+    strength = parse_dosage(dosage) if dosage else None
+    return strength.mg if strength else None
+
+
 def _components_from_bdpm(bdpm: Bdpm, table: dict[str, Substance]) -> dict[str, list[Component]]:
+    ratios = _salt_ratios(bdpm)
     components: dict[str, list[Component]] = {}
     for cis, rows in bdpm.compositions.items():
         by_link: dict[tuple[str, str], list[CompositionRow]] = defaultdict(list)
@@ -82,7 +112,12 @@ def _components_from_bdpm(bdpm: Bdpm, table: dict[str, Substance]) -> dict[str, 
             sub.synonyms.update(fold(r.name) for r in group)
             sub.homeopathic |= "homéopathiques" in row.name.lower()
             if sub.key not in seen:
-                seen[sub.key] = Component(sub.key, row.dosage, row.reference, bdpm.composition_edition[cis])
+                source = bdpm.composition_edition[cis]
+                mg = _mg(row.dosage)
+                if row.nature == "SA" and mg is not None and row.code in ratios:
+                    mg = round(mg * ratios[row.code], 4)
+                    source += f"+moiety_ratio:{ratios[row.code]}"
+                seen[sub.key] = Component(sub.key, row.dosage, row.reference, source, mg)
         components[cis] = list(seen.values())
     return components
 
@@ -108,7 +143,7 @@ def _derive_missing(bdpm: Bdpm, table: dict[str, Substance], components: dict[st
         siblings = by_group.get(product.generic_group or "", [])
         if siblings:
             components[cis] = [
-                Component(c.substance, c.dosage, c.reference, "derived:generic_group")
+                Component(c.substance, c.dosage, c.reference, "derived:generic_group", c.mg)
                 for c in components[siblings[0]]
             ]
             continue
@@ -136,18 +171,41 @@ def _route_groups(product: Product, route_atc: dict[str, list[str]]) -> list[str
     return groups
 
 
+# BDPM route (folded) -> the WHO DDD administration route it corresponds to.
+_DDD_ROUTE = {
+    "orale": "O", "sublinguale": "SL", "intraveineuse": "P", "intramusculaire": "P", "sous-cutanee": "P",
+    "rectale": "R", "vaginale": "V", "nasale": "N", "transdermique": "TD", "inhalee": "Inhal",
+}  # fmt: skip
+
+
 def choose_atc(
-    codes: list[str], product: Product | None, route_atc: dict[str, list[str]], local_groups: list[str]
+    codes: list[str],
+    product: Product | None,
+    route_atc: dict[str, list[str]],
+    local_groups: list[str],
+    ddd: dict[str, list[tuple[float, str, str]]] | None = None,
 ) -> str | None:
-    """The level-5 code that fits the product's route among a substance's codes."""
+    """The level-5 code that fits the product's route among a substance's codes.
+
+    In order: a local route's ATC groups, in the table's order (a cream is D before C05); then a
+    code whose WHO DDD is defined for the product's route (oral naproxen is M01AE02, not the
+    vaginal G02CC02; oral celecoxib M01AH01, not L01XX33); then a systemic code; then any.
+    """
     if not codes:
         return None
     if product is not None:
         wanted = _route_groups(product, route_atc)
-        if wanted:
-            fit = [c for c in codes if c.startswith(tuple(wanted))]
+        for group in wanted:
+            fit = [c for c in codes if c.startswith(group)]
             if fit:
                 return fit[0]
+        ddd_routes = {_DDD_ROUTE.get(fold(r).replace(" ", "-"), "") for r in product.routes} - {""}
+        if ddd and ddd_routes:
+            by_ddd = [
+                c for c in codes if any(route.startswith(tuple(ddd_routes)) for _, _, route in ddd.get(c, ()))
+            ]
+            if by_ddd:
+                return by_ddd[0]
     systemic = [c for c in codes if not c.startswith(tuple(local_groups))]
     return (systemic or codes)[0]
 
@@ -192,7 +250,9 @@ def build_substances(
             sub = table[comps[0].substance]
             # Codes seen on MITM products of the same substance are preferred to name matches
             # because they carry the French reading of which ATC the product belongs to.
-            code = choose_atc(list(dict.fromkeys(sub.atc + sub.atc_who)), product, route_atc, local_groups)
+            code = choose_atc(
+                list(dict.fromkeys(sub.atc + sub.atc_who)), product, route_atc, local_groups, atc.ddd
+            )
             if code:
                 basis = "substance:CIS_MITM" if sub.atc_votes else "substance:who_name"
                 product_atc[cis] = (code, basis)

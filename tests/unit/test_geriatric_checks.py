@@ -313,7 +313,8 @@ def test_metformin_reads_egfr_and_the_dose_band(kb, renal):
     assert "eGFR 25 mL/min (given)" in ci.alerts[0].why
     over = renal.run(ctx_of(kb, [("metformine", {"mg_per_day": 1700})], egfr_ml_min=40))
     assert [a.rule_id for a in over.alerts] == ["renal:metformine:30-44"]
-    within = renal.run(ctx_of(kb, [("metformine", {"mg_per_day": 850})], egfr_ml_min=40))
+    # Doses are metformin base: one 850 mg hydrochloride tablet a day is 662.9 mg (BDPM FT row).
+    within = renal.run(ctx_of(kb, [("metformine", {"mg_per_day": 662.9})], egfr_ml_min=40))
     assert within.alerts == ()
     assert within.scores["renal"]["within_dose_limits"] == ["renal:metformine:30-44"]
 
@@ -530,10 +531,21 @@ def test_every_nti_entry_is_cited(eligibility):
         assert entry.sources and all(eligibility.table.sources[s].citation for s in entry.sources)
 
 
+LONG = {"duration_days": 180}
+
+
 def test_bilan_partage_current_rule(kb, eligibility):
-    assert eligibility.run(ctx_of(kb, TEN[:5], age=70)).eligibility["bilan_partage_medication"] is True
-    assert eligibility.run(ctx_of(kb, TEN[:4], age=70)).eligibility["bilan_partage_medication"] is False
-    assert eligibility.run(ctx_of(kb, TEN[:5], age=60)).eligibility["bilan_partage_medication"] is False
+    five = [(name, LONG) for name in TEN[:5]]
+    assert eligibility.run(ctx_of(kb, five, age=70)).eligibility["bilan_partage_medication"] is True
+    assert eligibility.run(ctx_of(kb, five[:4], age=70)).eligibility["bilan_partage_medication"] is False
+    assert eligibility.run(ctx_of(kb, five, age=60)).eligibility["bilan_partage_medication"] is False
+
+
+def test_bilan_partage_without_durations_asks_for_them(kb, eligibility):
+    # Issue 5 golden report 34: lines without duration are not assumed to be taken >= 6 months.
+    result = eligibility.run(ctx_of(kb, TEN[:5], age=70))
+    assert result.eligibility["bilan_partage_medication"] is None
+    assert any("duration_days" in m for m in result.missing_inputs)
 
 
 def test_bilan_partage_short_durations_leave_it_undecided(kb, eligibility):
@@ -554,10 +566,11 @@ def bpm(check: EligibilityCheck, kb: KnowledgeBase, drugs: Sequence[Drug], **pat
 def test_bilan_partage_other_editions(kb):
     table = load_nti_table(CURATED_DIR / "narrow_therapeutic_index.yaml")
     avenant = EligibilityCheck(kb, table, bpm_edition="avenant-12-2018")
-    assert bpm(avenant, kb, TEN[:5], age=70, long_term_condition=True) is True
-    assert bpm(avenant, kb, TEN[:5], age=70, long_term_condition=False) is False
-    assert bpm(avenant, kb, TEN[:5], age=76) is True
-    undecided = avenant.run(ctx_of(kb, TEN[:5], age=70))
+    five = [(name, LONG) for name in TEN[:5]]
+    assert bpm(avenant, kb, five, age=70, long_term_condition=True) is True
+    assert bpm(avenant, kb, five, age=70, long_term_condition=False) is False
+    assert bpm(avenant, kb, five, age=76) is True
+    undecided = avenant.run(ctx_of(kb, five, age=70))
     assert undecided.eligibility["bilan_partage_medication"] is None
     assert "long_term_condition" in undecided.missing_inputs
     brief = EligibilityCheck(kb, table, bpm_edition="brief-2018-reading")
