@@ -141,8 +141,7 @@ class InteractionIndex:
         level = main.level.level
         assert level is not None  # excluded findings were dropped in findings()
         substances = tuple(
-            SubstanceRef.model_construct(name=self.kb.substances[sid].name, atc=_atc(self.kb, sid, found))
-            for sid in key
+            SubstanceRef(name=self.kb.substances[sid].name, atc=_atc(self.kb, sid, found)) for sid in key
         )
         lines = tuple(sorted({f.first.line for f in found} | {f.second.line for f in found}))
         via = tuple(dict.fromkeys(name for f in found for name in (f.via_first, f.via_second)))
@@ -155,9 +154,7 @@ class InteractionIndex:
         if main.rule.mechanism:
             # The thesaurus keeps the PDF's line breaks; a message reads as one sentence.
             message += ". " + " ".join(main.rule.mechanism.split())
-        # Every field comes from the KB and the engine's own typed objects: no need to re-validate
-        # 20-40 alerts per prescription.
-        return Alert.model_construct(
+        return Alert(
             type="interaction",
             severity=level,
             substances=substances,
