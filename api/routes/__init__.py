@@ -1,0 +1,1 @@
+"""HTTP routes, one module per area; each is an ``APIRouter`` the app factory includes."""

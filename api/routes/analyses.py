@@ -1,0 +1,83 @@
+"""The analysis contract over HTTP: a prescription in, the report out."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Body, Query
+
+from api import sfpc
+from api.deps import EngineDep, SettingsDep
+from api.limits import check_line_count
+from api.routes._responses import FastJSONResponse
+from api.schemas import ApiReport, errors
+from iatro.analysis import CHECKS
+from iatro.errors import FieldError
+from iatro.model.prescription import Prescription
+from iatro.model.report import Report
+
+router = APIRouter(prefix="/v1", tags=["analysis"])
+
+EXAMPLE = {
+    "date": "2026-11-24",
+    "patient": {
+        "age": 84,
+        "sex": "F",
+        "weight_kg": 52,
+        "creatinine_umol_l": 110,
+        "conditions": ["I48", "I10", "K25"],
+        "labs": {"potassium_mmol_l": 3.2, "qtc_ms": 480, "heart_rate_bpm": 58},
+        "vaccinations": [{"vaccine": "grippe", "date": "2025-10-20"}],
+    },
+    "lines": [
+        {"text": "PREVISCAN 20 mg, 3/4 cp le soir"},
+        {"cip13": "3400936110694"},
+        {"substance": "amiodarone", "dose_mg_per_day": 200, "route": "orale"},
+        {"substance": "clarithromycine"},
+    ],
+}
+
+
+def parse_checks(checks: str | None) -> frozenset[str] | None:
+    if checks is None:
+        return None
+    selected = frozenset(c.strip() for c in checks.split(",") if c.strip())
+    unknown = sorted(selected - set(CHECKS))
+    if unknown:
+        raise FieldError("query.checks", f"unknown check(s) {unknown}; known: {', '.join(CHECKS)}")
+    return selected
+
+
+def report_document(report: Report) -> dict[str, Any]:
+    """The contract's report as JSON data, each alert with its proposed SFPC codes."""
+    document = report.model_dump(mode="json", exclude_none=True)
+    for alert, data in zip(report.alerts, document["alerts"], strict=True):
+        data["sfpc"] = sfpc.propose(alert).model_dump(mode="json")
+    return document
+
+
+@router.post(
+    "/analyses",
+    summary="Analyse a prescription (the analysis contract)",
+    description=(
+        "The contract's prescription in, its report out. Unknown codes and unrecognised lines are "
+        "reported as unresolved lines (200), never guessed. `checks` selects checks (default: all)."
+    ),
+    response_model=ApiReport,
+    response_class=FastJSONResponse,
+    responses=errors(413, 422, 503),
+)
+def analyze(
+    prescription: Annotated[Prescription, Body(openapi_examples={"contract": {"value": EXAMPLE}})],
+    engine: EngineDep,
+    settings: SettingsDep,
+    checks: Annotated[
+        str | None,
+        Query(
+            description=f"Comma-separated checks, among: {', '.join(CHECKS)}", examples=["interactions,cyp"]
+        ),
+    ] = None,
+) -> FastJSONResponse:
+    selected = parse_checks(checks)
+    check_line_count(len(prescription.lines), settings.max_lines)
+    return FastJSONResponse(report_document(engine.analyze(prescription, checks=selected)))

@@ -1,0 +1,123 @@
+"""SFPC pharmaceutical-intervention codes proposed for each alert (problem + intervention).
+
+The codes are the SFPC hospital classification as published in the Interop'Santé FHIR IG (see
+``sfpc_codes.csv`` for provenance). The mapping from an alert to a code is Iatro's proposal, for a
+pharmacist to confirm when the intervention is logged; each choice is explained below.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+from functools import lru_cache
+from importlib import resources
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict
+
+from iatro.model.report import Alert
+
+Axis = Literal["problem", "intervention", "outcome"]
+
+
+class SfpcCode(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    code: str
+    label: str
+    system: str
+
+
+class SfpcProposal(BaseModel):
+    """What a pharmacist would most likely log for this alert, and why."""
+
+    model_config = ConfigDict(frozen=True)
+
+    problem: SfpcCode
+    intervention: SfpcCode
+    why: str
+
+
+@lru_cache(maxsize=1)
+def _codes() -> dict[tuple[str, str], SfpcCode]:
+    text = resources.files("api").joinpath("sfpc_codes.csv").read_text(encoding="utf-8")
+    rows = csv.DictReader(io.StringIO("".join(line for line in text.splitlines(True) if line[:1] != "#")))
+    return {
+        (r["axis"], r["code"]): SfpcCode(code=r["code"], label=r["label_fr"], system=r["system"])
+        for r in rows
+    }
+
+
+def code(axis: Axis, value: str) -> SfpcCode:
+    return _codes()[(axis, value)]
+
+
+# ANSM levels map one to one onto the SFPC problem codes 6.1-6.4 (the SFPC sheet names them so).
+_INTERACTION_PROBLEM = {
+    "a-prendre-en-compte": "6.1",
+    "precaution-emploi": "6.2",
+    "association-deconseillee": "6.3",
+    "contre-indication": "6.4",
+}
+
+
+def propose(alert: Alert) -> SfpcProposal:
+    problem, why = _problem(alert)
+    intervention, how = _intervention(alert)
+    return SfpcProposal(
+        problem=code("problem", problem), intervention=code("intervention", intervention), why=f"{why}; {how}"
+    )
+
+
+def _problem(alert: Alert) -> tuple[str, str]:
+    kind, severity = alert.type, alert.severity
+    if kind == "interaction":
+        return _INTERACTION_PROBLEM.get(severity, "6.1"), f"ANSM level {severity}"
+    if kind == "cyp":
+        # A pharmacokinetic interaction predicted from the FDA tables, not an ANSM thesaurus entry:
+        # SFPC 6.5 is "interaction publiée, hors thésaurus".
+        return "6.5", "CYP interaction outside the ANSM thesaurus"
+    if kind == "pim":
+        return "1", "STOPP criterion: not in line with a reference list"
+    if kind in ("omission", "vaccine"):
+        return "2", "recommended treatment missing"
+    if kind == "duplicate":
+        # One substance on several lines is an overdose risk (4); two drugs of one class are a
+        # redundancy, a drug without its own indication (5).
+        if alert.rule_id == "duplicate:substance":
+            return "4", "same substance on several lines"
+        return "5", "two drugs of the same class"
+    if kind == "renal":
+        if severity == "high":
+            return "1", "contraindicated at this renal function"
+        if severity == "moderate":
+            return "4", "dose above the maximum for this renal function"
+        return "10", "caution at this renal function: monitoring"
+    if kind == "dose":
+        return "4", "dose above the reference"
+    if kind == "anticholinergic":
+        return "7", "anticholinergic burden: adverse-effect risk"
+    if kind == "qt":
+        return "10", "QT prolongation risk: ECG and potassium monitoring"
+    return "10", f"{kind} alert: monitoring"
+
+
+def _intervention(alert: Alert) -> tuple[str, str]:
+    kind, severity = alert.type, alert.severity
+    serious = severity in ("contre-indication", "association-deconseillee", "high")
+    if kind in ("omission", "vaccine"):
+        return "1", "add the missing treatment"
+    if kind == "duplicate":
+        return "2", "stop one of the duplicates"
+    if kind == "renal" or kind == "dose":
+        if severity == "high":
+            return "2", "stop the drug"
+        return "7", "adapt the dose"
+    if kind == "cyp" and not serious:
+        return "7", "adapt the dose of the victim drug"
+    if serious or kind == "pim":
+        # A proven alternative makes the proposal a substitution; without one, stopping is the action.
+        if alert.alternatives:
+            return "3", "replace by a proven alternative"
+        return "2", "stop one of the drugs"
+    return "5", "monitor (clinical, biological or ECG follow-up)"

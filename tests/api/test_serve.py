@@ -1,0 +1,67 @@
+"""`iatro serve` serves the API: started on a free loopback port, probed, and stopped."""
+
+from __future__ import annotations
+
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+
+ROOT = Path(__file__).resolve().parents[2]
+STARTUP_TIMEOUT_S = 60
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        port: int = s.getsockname()[1]
+        return port
+
+
+def test_iatro_serve_serves_docs_and_health(tmp_path: Path) -> None:
+    port = free_port()
+    log = (tmp_path / "serve.log").open("w+")
+    process = subprocess.Popen(
+        [sys.executable, "-m", "cli.main", "serve", "--host", "127.0.0.1", "--port", str(port)],
+        cwd=ROOT,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + STARTUP_TIMEOUT_S
+        while True:
+            assert process.poll() is None, "the server exited"
+            try:
+                if httpx.get(f"{base}/ready", timeout=2).status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            assert time.monotonic() < deadline, "the server did not become ready"
+            time.sleep(0.2)
+        docs = httpx.get(f"{base}/docs", timeout=5)
+        assert docs.status_code == 200
+        assert "swagger" in docs.text.lower()
+        assert httpx.get(f"{base}/openapi.json", timeout=5).json()["info"]["title"] == "Iatro"
+        assert httpx.get(f"{base}/health", timeout=5).json() == {"status": "ok"}
+        assert httpx.get(f"{base}/v1/drugs", params={"q": "warfarine"}, timeout=5).status_code == 200
+    except AssertionError:
+        log.seek(0)
+        print(log.read())
+        raise
+    finally:
+        process.send_signal(signal.SIGINT)  # uvicorn's graceful shutdown
+        try:
+            process.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+        log.close()
+    log_text = (tmp_path / "serve.log").read_text()
+    assert "GET /health 200" in log_text  # the app's own access log: method, path, status
+    assert "GET /v1/drugs 200" in log_text
+    assert "warfarine" not in log_text  # query strings are not logged
