@@ -80,13 +80,16 @@ class Engine:
             ("eligibility", EligibilityCheck(kb)),
         )
 
-    def _recheck(self, ctx: CheckContext, line: int) -> list[Alert]:
-        """The checks a substitution can change, re-run on a modified prescription."""
-        return [
-            *self.interactions.check(ctx, line),
-            *self.cyp.check(ctx),
-            *self.criteria.run(ctx, frozenset({"pim"})).alerts,
-        ]
+    def _recheck(self, ctx: CheckContext, line: int, min_rank: int) -> list[Alert]:
+        """The checks a substitution can change, re-run on a modified prescription.
+
+        Explicit-criteria findings cannot outrank the alert being replaced when their worst possible
+        severity (STOPP/START: "moderate") is below it; they are then not re-run.
+        """
+        alerts = [*self.interactions.check(ctx, line), *self.cyp.check(ctx)]
+        if min_rank <= self.criteria.max_rank:
+            alerts.extend(self.criteria.run(ctx, frozenset({"pim"})).alerts)
+        return alerts
 
     def context(self, prescription: Prescription, lines: tuple[LineReport, ...]) -> CheckContext:
         return CheckContext(

@@ -6,6 +6,7 @@ WHO ATC level 4 first, then level 3, and exist in marketed BDPM products. A cand
 only if, swapped into the prescription in place of the drug, the alert is gone and no alert of
 equal or higher severity appears that involves it (the interaction and CYP checks are re-run on the
 modified prescription). A candidate must be marketed by the route of the line it replaces.
+For each ATC prefix only the MAX_CANDIDATES most common marketed substances are tried.
 Qualified candidates are ranked by the risk that remains (the sum of the levels they still
 raise), then by how many marketed products carry them (common generics before niche drugs),
 then by name.
@@ -27,10 +28,12 @@ _RANK = {
     "high": 4, "moderate": 2, "low": 1,
 }  # fmt: skip
 MAX_ALTERNATIVES = 3
+MAX_CANDIDATES = 8  # per ATC prefix and level, the most common marketed substances
 SERIOUS = {"contre-indication", "association-deconseillee", "high"}
 
-# Re-runs the checks a substitution can change; only alerts involving the given line are needed.
-Recheck = Callable[[CheckContext, int], Sequence[Alert]]
+# Re-runs the checks a substitution can change; only alerts involving the given line, and of at
+# least the given rank, are needed (a check that cannot reach that rank may be skipped).
+Recheck = Callable[[CheckContext, int, int], Sequence[Alert]]
 
 
 def rank(alert: Alert) -> int:
@@ -103,11 +106,19 @@ class AlternativeFinder:
         for level, label in ((5, "même classe ATC (niveau 4)"), (4, "même groupe ATC (niveau 3)")):
             seen: set[int] = set()
             for code in codes:
-                for sid in self.by_prefix.get(code[:level], ()):
-                    if sid in present or sid in seen:
-                        continue
-                    if target.route is not None and target.route not in self.routes[sid]:
-                        continue  # an oral line is not replaced by an injectable
+                eligible = [
+                    sid
+                    for sid in self.by_prefix.get(code[:level], ())
+                    if sid not in present
+                    and sid not in seen
+                    # an oral line is not replaced by an injectable
+                    and (target.route is None or target.route in self.routes[sid])
+                ]
+                # Each candidate costs a re-run of the checks: the most common marketed substances of
+                # the class are tried, the others never proposed (a prescriber substitutes with a
+                # drug in current use; this bounds the cost for classes of dozens of members).
+                eligible.sort(key=lambda sid: (-self.products[sid], self.kb.substances[sid].name))
+                for sid in eligible[:MAX_CANDIDATES]:
                     seen.add(sid)
                     risk = self._risk_with(alert, ctx, target, sid, cache)
                     if risk is None:
@@ -151,7 +162,9 @@ class AlternativeFinder:
             return self._judge(alert, cached, sub.name)
         exposures = tuple(swapped if e is target else e for e in ctx.exposures)
         alerts = [
-            a for a in self.recheck(replace(ctx, exposures=exposures), target.line) if target.line in a.lines
+            a
+            for a in self.recheck(replace(ctx, exposures=exposures), target.line, rank(alert))
+            if target.line in a.lines
         ]
         cache[key] = alerts
         return self._judge(alert, alerts, sub.name)

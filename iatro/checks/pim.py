@@ -23,6 +23,12 @@ class ExplicitCriteriaCheck:
         )
         for criteria in self.lists:
             precompile(criteria)
+        # The worst severity any loaded criterion can give (lists may grade their criteria).
+        ranks = {"high": 4, "moderate": 2, "low": 1}
+        self.max_rank = max(
+            (ranks[crit_list.severity_of(c)] for crit_list in self.lists for c in crit_list.criteria),
+            default=0,
+        )
         self._atc = {s.name: (s.atc[0] if s.atc else None) for s in kb.substances}
 
     def run(self, ctx: CheckContext, kinds: frozenset[str] = frozenset({"pim", "omission"})) -> CheckResult:
