@@ -211,6 +211,95 @@ def kb_qualification_report(
     typer.echo(json.dumps(summary, ensure_ascii=False, indent=2 if as_json or lowered else None))
 
 
+@kb_app.command("import-ansm")
+def kb_import_ansm(
+    thesaurus_pdf: Annotated[Path, typer.Argument(help="The ANSM thesaurus PDF")],
+    edition: Annotated[str, typer.Option("--edition", help="ANSM edition, YYYY-MM")],
+    index: Annotated[
+        Path | None, typer.Option("--index", help="The 'index des substances' PDF (else no index)")
+    ] = None,
+    out: Annotated[
+        Path | None, typer.Option("--out", help="Edition JSON to write (default ./thesaurus-EDITION.json)")
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json")] = False,
+) -> None:
+    """Read a thesaurus edition from the ANSM PDFs into edition JSON (for `kb diff`), with a summary."""
+    from knowledge_base.builder.freshness.ansm_import import import_ansm, render_import
+
+    result = import_ansm(thesaurus_pdf, index, edition, out)
+    typer.echo(
+        json.dumps(result.summary(), ensure_ascii=False, indent=2) if as_json else render_import(result)
+    )
+
+
+@kb_app.command("diff")
+def kb_diff(
+    old: Annotated[str, typer.Argument(help="Edition compiled into the KB (2019-09) or edition JSON file")],
+    new: Annotated[str, typer.Argument(help="Edition compiled into the KB (2020-10) or edition JSON file")],
+    impact_file: Annotated[
+        Path | None,
+        typer.Option(
+            "--impact", help="Contract prescriptions (JSONL): interaction alerts under both editions"
+        ),
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json")] = False,
+    kb_dir: KbDir = None,
+) -> None:
+    """Rules added, removed, renamed, with changed levels or texts, between two ANSM editions."""
+    from iatro.kb.qualifications import load_qualifications
+    from knowledge_base.builder.freshness.ansm_import import QUALIFICATIONS_PATH
+    from knowledge_base.builder.freshness.diff import diff_editions, render_text
+    from knowledge_base.builder.freshness.editions import load_edition_spec
+
+    directory = _kb_dir(kb_dir)
+    before, after = load_edition_spec(old, directory, "OLD"), load_edition_spec(new, directory, "NEW")
+    diff = diff_editions(before.edition, after.edition, load_qualifications(QUALIFICATIONS_PATH))
+    report = None
+    if impact_file is not None:
+        from iatro.kb.store import load_kb
+        from knowledge_base.builder.freshness.impact import impact, render_impact
+
+        report = impact(load_kb(directory), before, after, impact_file)
+    if as_json:
+        document = {"old": before.label, "new": after.label, "diff": diff.to_json()}
+        if report is not None:
+            document["impact"] = report.to_json()
+        typer.echo(json.dumps(document, ensure_ascii=False, indent=2))
+        return
+    typer.echo(render_text(diff, before.label, after.label))
+    if report is not None:
+        typer.echo("\n" + render_impact(report))
+
+
+@kb_app.command("refresh-bdpm")
+def kb_refresh_bdpm(
+    directory: Annotated[
+        Path, typer.Argument(help="Newer BDPM download (CIS_bdpm.txt, CIS_CIP_bdpm.txt, …)")
+    ],
+    kb_dir: KbDir = None,
+    bdpm_edition: Annotated[
+        str | None, typer.Option("--bdpm-edition", help="Edition label (default: newest file's date)")
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json")] = False,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Report the changes, build nothing")] = False,
+) -> None:
+    """Rebuild the KB with newer BDPM files; report products added, withdrawn, and broken ANSM links.
+
+    Exit 1 without building when an ANSM entry lost its last BDPM substance: a curator decides first.
+    """
+    from knowledge_base.builder.freshness.bdpm_refresh import default_output, refresh_bdpm, render_refresh
+
+    out, base = default_output(kb_dir, get_settings().kb_dir)
+    report = refresh_bdpm(
+        directory, out, base, bdpm_edition, log=lambda m: typer.echo(m, err=True), dry_run=dry_run
+    )
+    typer.echo(
+        json.dumps(report.to_json(), ensure_ascii=False, indent=2) if as_json else render_refresh(report)
+    )
+    if report.blocking:
+        raise typer.Exit(1)
+
+
 @app.command("serve")
 def serve(
     host: Annotated[str | None, typer.Option("--host", help="Interface (default: IATRO_HOST)")] = None,
