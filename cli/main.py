@@ -182,6 +182,42 @@ def _analyze_batch(file: Path, checks: frozenset[str] | None, kb_dir: Path | Non
         sys.exit(2)
 
 
+@app.command("ocr")
+def ocr_command(
+    file: Annotated[Path, typer.Argument(help="Ordonnance as a PDF, JPEG, PNG or TIFF (scan or photograph)")],
+    fmt: Annotated[str, typer.Option("--format", help="json or text")] = "text",
+    kb_dir: KbDir = None,
+) -> None:
+    """Read a scanned or photographed ordonnance: its lines, each with what a pharmacist must check."""
+    from iatro.errors import FieldError
+    from ocr.pipeline import OcrPipeline
+
+    if fmt not in ("json", "text"):
+        raise FieldError("--format", "must be json or text")
+    result = OcrPipeline(_engine(kb_dir)).read_file(file)
+    for warning in result.warnings:
+        _err(f"warning: {warning}")
+    if fmt == "json":
+        typer.echo(result.model_dump_json(indent=2, exclude_none=True))
+        return
+    hints = result.header_hints
+    found = {
+        "RPPS": hints.prescriber_rpps,
+        "date": hints.date,
+        "âge": hints.patient_age,
+        "poids (kg)": hints.patient_weight_kg,
+    }
+    typer.echo("  ".join(f"{k}: {v}" for k, v in found.items() if v is not None) or "no header hint")
+    for line in result.lines:
+        mark = "À VÉRIFIER" if line.needs_review else "ok"
+        what = line.product.name if line.product else ", ".join(s.name for s in line.substances) or "?"
+        zone = f" [{line.zone}]" if line.zone else ""
+        typer.echo(f"p{line.page} {line.index + 1:>2}. [{mark}] {line.input}{zone}")
+        typer.echo(f"       -> {line.status}: {what} (confiance {line.confidence:.0%})")
+        for reason in line.reasons:
+            typer.echo(f"          - {reason}")
+
+
 @kb_app.command("qualification-report")
 def kb_qualification_report(
     kb_dir: KbDir = None,
