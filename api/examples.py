@@ -7,14 +7,17 @@ from typing import Any
 _SUBJECT = {"reference": "Patient/example"}
 
 
-def _draft(resource_id: str, concept: dict[str, Any], posology: str) -> dict[str, Any]:
+def draft_order(
+    resource_id: str, concept: dict[str, Any], posology: str, subject: dict[str, str] = _SUBJECT
+) -> dict[str, Any]:
+    """A draft MedicationRequest entry of a CDS Hooks ``draftOrders`` bundle."""
     return {
         "resource": {
             "resourceType": "MedicationRequest",
             "id": resource_id,
             "status": "draft",
             "intent": "order",
-            "subject": _SUBJECT,
+            "subject": subject,
             "medicationCodeableConcept": concept,
             "dosageInstruction": [{"text": posology}],
         }
@@ -31,7 +34,7 @@ ORDER_SIGN: dict[str, Any] = {
             "resourceType": "Bundle",
             "type": "collection",
             "entry": [
-                _draft(
+                draft_order(
                     "draft-1",
                     {
                         "coding": [
@@ -40,7 +43,9 @@ ORDER_SIGN: dict[str, Any] = {
                     },
                     "1 cp le soir",
                 ),
-                _draft("draft-2", {"text": "clarithromycine 500 mg"}, "1 cp matin et soir pendant 7 jours"),
+                draft_order(
+                    "draft-2", {"text": "clarithromycine 500 mg"}, "1 cp matin et soir pendant 7 jours"
+                ),
             ],
         },
     },

@@ -38,6 +38,7 @@ import pytest
 from api.routes.analyses import report_document
 from benchmarks.generator import prescriptions
 from iatro.analysis import CHECKS, Engine, parse_prescription
+from tests.serving import free_port, wait_ready
 
 ROOT = Path(__file__).resolve().parents[1]
 CONCURRENCY = (1, 10, 50)
@@ -82,22 +83,13 @@ def server(
     request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[tuple[str, int]]:
     workers: int = request.param
-    port = _free_port()
+    port = free_port()
     log = (tmp_path_factory.mktemp("serve") / "serve.log").open("w")
     command = [sys.executable, "-m", "cli.main", "serve", "--host", "127.0.0.1", "--port", str(port)]
     process = subprocess.Popen([*command, "--workers", str(workers)], cwd=ROOT, stdout=log, stderr=log)
     base = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + STARTUP_TIMEOUT_S
-        while True:
-            assert process.poll() is None, "the server exited"
-            try:
-                if httpx.get(f"{base}/ready", timeout=2).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            assert time.monotonic() < deadline, "the server did not become ready"
-            time.sleep(0.25)
+        wait_ready(process, base, STARTUP_TIMEOUT_S, interval_s=0.25)
         # With several workers /ready may answer from one while another still loads: warm them all.
         for _ in range(WARMUP_REQUESTS * workers):
             httpx.post(

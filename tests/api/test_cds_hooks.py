@@ -10,23 +10,14 @@ from fastapi.testclient import TestClient
 from fhir.resources.R4B.medicationrequest import MedicationRequest
 
 from api.cds import SUMMARY_MAX, summary
+from api.examples import draft_order
 from iatro.model.report import Alert
 
 SUBJECT = {"reference": "Patient/p1"}
 
 
 def _draft(resource_id: str, concept: dict[str, Any], posology: str = "1 cp le soir") -> dict[str, Any]:
-    return {
-        "resource": {
-            "resourceType": "MedicationRequest",
-            "id": resource_id,
-            "status": "draft",
-            "intent": "order",
-            "subject": SUBJECT,
-            "medicationCodeableConcept": concept,
-            "dosageInstruction": [{"text": posology}],
-        }
-    }
+    return draft_order(resource_id, concept, posology, SUBJECT)
 
 
 SIGN: dict[str, Any] = {

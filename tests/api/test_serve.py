@@ -3,23 +3,16 @@
 from __future__ import annotations
 
 import signal
-import socket
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import httpx
 
+from tests.serving import free_port, wait_ready
+
 ROOT = Path(__file__).resolve().parents[2]
 STARTUP_TIMEOUT_S = 60
-
-
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
 
 
 def test_iatro_serve_serves_docs_and_health(tmp_path: Path) -> None:
@@ -33,16 +26,7 @@ def test_iatro_serve_serves_docs_and_health(tmp_path: Path) -> None:
     )
     base = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + STARTUP_TIMEOUT_S
-        while True:
-            assert process.poll() is None, "the server exited"
-            try:
-                if httpx.get(f"{base}/ready", timeout=2).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            assert time.monotonic() < deadline, "the server did not become ready"
-            time.sleep(0.2)
+        wait_ready(process, base, STARTUP_TIMEOUT_S)
         docs = httpx.get(f"{base}/docs", timeout=5)
         assert docs.status_code == 200
         assert "swagger" in docs.text.lower()
