@@ -25,6 +25,9 @@ from iatro.kb.store import KnowledgeBase, load_kb
 from iatro.kb.thesaurus import ThesaurusEdition
 from iatro.model.prescription import LineInput
 from iatro.settings import get_settings
+from knowledge_base.builder.ansm import load_edition
+from knowledge_base.builder.ansm_errata import load_errata
+from knowledge_base.builder.ansm_pdf.compare import squeeze
 from knowledge_base.builder.files import SOURCES_DIR, decode, load_registry, read_bytes
 from knowledge_base.builder.freshness.ansm_import import QUALIFICATIONS_PATH
 from knowledge_base.builder.freshness.bdpm_refresh import (
@@ -202,8 +205,10 @@ def test_diff_pdf_file_against_compiled_json(pdf_import: tuple[dict[str, Any], P
     assert [r["rule_id"] for r in document["diff"]["added"]] == [
         "ansm:anticholinesterasiques+autres medicaments anticholinesterasiques"
     ]
+    # aminosides + autres aminosides no longer differs: its lost CI is restored from this PDF
+    # (curated/ansm_errata.yaml). The antispasmodics still do: the PDF import glues their APEC
+    # level to the PE text, the errata split it.
     assert {c["rule_id"] for c in document["diff"]["level_changed"]} == {
-        "ansm:aminosides+autres aminosides",
         "ansm:antispasmodiques urinaires+inhibiteurs puissants du cyp3a4",
         "ansm:cyproterone+ulipristal",
     }
@@ -473,3 +478,21 @@ def test_refresh_needs_the_five_files(tmp_path: Path) -> None:
     with pytest.raises(FieldError) as caught:
         find_downloads(tmp_path)
     assert "CIS_CIP_bdpm.txt" in caught.value.reason and "CIS_bdpm.txt," not in caught.value.reason
+
+
+def test_errata_of_2019_09_are_the_words_its_json_left_in_the_mechanism() -> None:
+    # No 2019-09 PDF is shipped: the evidence for correcting that edition too is its own JSON, which
+    # printed the lost levels' words (and the "CI - APEC" markers) in the mechanism column.
+    raw = load_edition(SOURCES_DIR, "2019-09", errata_applied=False)
+    fixed = load_edition(SOURCES_DIR, "2019-09")
+    errata = load_errata("2019-09")
+    assert len(errata) == 2
+    for erratum in errata:
+        before, after = raw.rule(erratum.rule_id), fixed.rule(erratum.rule_id)
+        assert before is not None and after is not None
+        lost = {e.level for e in erratum.levels} - set(before.level_codes)
+        assert lost, erratum.rule_id
+        for entry in erratum.levels:
+            if entry.level in lost:
+                assert squeeze(entry.condition) in squeeze(before.mechanism), (erratum.rule_id, entry.level)
+        assert after.level_codes == tuple(e.level for e in erratum.levels)

