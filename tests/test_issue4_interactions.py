@@ -80,6 +80,36 @@ def test_aspirin_with_an_anticoagulant_depends_on_dose_and_history(
     assert bool(alert.unresolved_conditions) is unresolved
 
 
+def test_two_aminosides_are_contre_indicated(engine):
+    # AMINOSIDES + AUTRES AMINOSIDES is CI - APEC in the PDF (simultaneous / successive
+    # administrations); the JSON had lost the CI (curated/ansm_errata.yaml). Nothing in a
+    # prescription says "successive", so the worst level stands.
+    report = _analyze(engine, [{"substance": "gentamicine"}, {"substance": "tobramycine"}])
+    [alert] = report.alerts
+    assert (alert.severity, alert.rule_id) == ("contre-indication", "ansm:aminosides+autres aminosides")
+
+
+@pytest.mark.parametrize(
+    ("antispasmodic", "patient", "level", "unresolved"),
+    [
+        ("oxybutynine", {}, "a-prendre-en-compte", False),  # was a false CI before the errata
+        ("toltérodine", {}, "association-deconseillee", False),
+        ("darifénacine", {"egfr_ml_min": 90, "conditions": ["I10"]}, "contre-indication", False),
+        ("solifénacine", {}, "contre-indication", True),  # renal and hepatic function unknown
+        ("solifénacine", {"egfr_ml_min": 75, "conditions": ["I10"]}, "precaution-emploi", False),
+        ("solifénacine", {"egfr_ml_min": 45, "conditions": ["I10"]}, "contre-indication", False),
+        ("fésotérodine", {"egfr_ml_min": 75, "conditions": ["K746"]}, "contre-indication", False),
+    ],
+)
+def test_urinary_antispasmodics_with_a_strong_cyp3a4_inhibitor(
+    engine, antispasmodic, patient, level, unresolved
+):
+    report = _analyze(engine, [{"substance": antispasmodic}, {"substance": "clarithromycine"}], **patient)
+    [alert] = [a for a in report.alerts if a.rule_id.startswith("ansm:antispasmodiques urinaires")]
+    assert alert.severity == level
+    assert bool(alert.unresolved_conditions) is unresolved
+
+
 def test_diltiazem_route_decides(engine):
     # AMIODARONE + DILTIAZEM: « Association DECONSEILLEE avec le diltiazem IV », « Précaution
     # d'emploi avec le diltiazem per os »; amiodarone (class III) and diltiazem are not of the same
