@@ -58,8 +58,9 @@ MULTI = [r.rule_id for r in edition().rules if len(r.levels) > 1]
 ALL_IDS = sorted(quals())
 
 
-def test_all_64_multilevel_rules_are_curated() -> None:
-    assert len(MULTI) == 64
+def test_every_multilevel_rule_is_curated() -> None:
+    # 64 in the JSON, plus aminosides + autres aminosides once its CI is restored (ansm_errata.yaml).
+    assert len(MULTI) == 65
     assert set(MULTI) <= set(quals())
 
 
