@@ -24,14 +24,18 @@ from typing import Any
 import orjson
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from api import web
+from api.auth import NotAuthenticated
 from api.errors import body_for, error_body
 from api.limits import BodySizeLimit
-from api.routes import analyses, cds_hooks, drugs, fhir, health, kb, lines
-from api.state import ApiState, load
+from api.routes import analyses, cds_hooks, drugs, fhir, health, kb, lines, ocr, workflow
+from api.routes.workflow import PreconditionRequired
+from api.state import ApiState, load, open_workflow
+from api.web.errors import html_error, html_not_found, is_page
 from iatro.errors import IatroError, KnowledgeBaseMissing
 from iatro.settings import Settings, get_settings
 
@@ -43,7 +47,10 @@ STOPP/START, duplicates, QT, anticholinergic burden, renal function, vaccines.
 
 - `POST /v1/analyses`: the analysis contract (JSON in, report out);
 - `POST /cds-services/{id}`: CDS Hooks 2.0 (`order-select`, `order-sign`);
-- `POST /fhir/$analyze`: a FHIR R4 Bundle in, DetectedIssue resources out.
+- `POST /fhir/$analyze`: a FHIR R4 Bundle in, DetectedIssue resources out;
+- `POST /v1/prescriptions/ocr`: a scanned or photographed ordonnance (multipart `file`) to lines;
+- `/v1/auth/…`, `/v1/cases/…`: the RCP workflow (bearer token, `If-Match` on every change); the
+  French web pages at `/`.
 
 Errors have one shape: `{"error": {"type", "message", "field", "reason"}}`.
 """
@@ -61,8 +68,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        app.state.iatro = load(settings)
-        yield
+        state = load(settings)
+        state.workflow = open_workflow(settings)
+        app.state.iatro = state
+        try:
+            yield
+        finally:
+            state.workflow.db.dispose()
 
     app = FastAPI(
         title="Iatro",
@@ -78,16 +90,28 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.add_exception_handler(IatroError, _iatro_error)  # type: ignore[arg-type]
     app.add_exception_handler(RequestValidationError, _validation_error)  # type: ignore[arg-type]
     app.add_exception_handler(StarletteHTTPException, _http_error)  # type: ignore[arg-type]
+    app.add_exception_handler(NotAuthenticated, _not_authenticated)  # type: ignore[arg-type]
+    app.add_exception_handler(PreconditionRequired, _precondition_required)  # type: ignore[arg-type]
     for router in (analyses.router, lines.router, drugs.router, kb.router, cds_hooks.router, fhir.router):
         app.include_router(router)
+    app.include_router(workflow.router)
+    app.include_router(workflow.auth_router)
     app.include_router(health.router)
+    app.include_router(ocr.router)
+    web.install(app)  # the French pages of the RCP workflow and their static files
     # Last added runs first: the access log sees every response, the 413s of the body limit included.
-    app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
+    app.add_middleware(
+        BodySizeLimit,
+        max_bytes=settings.max_body_bytes,
+        path_limits={ocr.PATH: settings.ocr_max_bytes + ocr.MULTIPART_SLACK},
+    )
     app.add_middleware(AccessLog)
     return app
 
 
-async def _iatro_error(request: Request, exc: IatroError) -> JSONResponse:
+async def _iatro_error(request: Request, exc: IatroError) -> Response:
+    if is_page(request):
+        return html_error(request, exc)
     status, body = body_for(exc)
     return JSONResponse(body, status_code=status)
 
@@ -111,7 +135,21 @@ async def _validation_error(request: Request, exc: RequestValidationError) -> JS
     return JSONResponse(body, status_code=422)
 
 
-async def _http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+async def _not_authenticated(request: Request, exc: NotAuthenticated) -> Response:
+    if is_page(request):
+        return html_error(request, exc)  # the login page
+    return JSONResponse(
+        error_body("unauthorized", str(exc)), status_code=401, headers={"WWW-Authenticate": "Bearer"}
+    )
+
+
+async def _precondition_required(request: Request, exc: PreconditionRequired) -> JSONResponse:
+    return JSONResponse(error_body("precondition_required", str(exc), "If-Match", str(exc)), status_code=428)
+
+
+async def _http_error(request: Request, exc: StarletteHTTPException) -> Response:
+    if exc.status_code == 404 and is_page(request):
+        return html_not_found(request)
     if exc.status_code == 400:
         # FastAPI's only 400 is a body it cannot decode (bytes that are not UTF-8 text): an invalid
         # document like any other, so the same 422 and body as a JSON syntax error.

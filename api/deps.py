@@ -13,10 +13,11 @@ from fastapi import Depends, Request
 from api.cds import CdsServices, FeedbackLog
 from api.fhir.inbound import FhirReader
 from api.search import DrugIndex
-from api.state import ApiState, Loaded
+from api.state import ApiState, Loaded, Workflow
 from iatro.analysis import Engine
-from iatro.errors import KnowledgeBaseMissing
+from iatro.errors import IatroError, KnowledgeBaseMissing
 from iatro.settings import Settings
+from rcp_workflow.service import AuthService, WorkflowService
 
 
 async def get_state(request: Request) -> ApiState:
@@ -67,3 +68,25 @@ DrugIndexDep = Annotated[DrugIndex, Depends(get_drugs)]
 FhirReaderDep = Annotated[FhirReader, Depends(get_fhir)]
 CdsDep = Annotated[CdsServices, Depends(get_cds)]
 FeedbackDep = Annotated[FeedbackLog, Depends(get_feedback)]
+
+
+async def get_workflow(state: StateDep) -> Workflow:
+    if state.workflow is None:
+        # Only before the lifespan ran (a test client used without its context manager).
+        raise IatroError("the workflow database is not open")
+    return state.workflow
+
+
+WorkflowDep = Annotated[Workflow, Depends(get_workflow)]
+
+
+async def get_auth(workflow: WorkflowDep) -> AuthService:
+    return workflow.auth
+
+
+async def get_workflow_service(workflow: WorkflowDep) -> WorkflowService:
+    return workflow.service
+
+
+AuthDep = Annotated[AuthService, Depends(get_auth)]
+WorkflowServiceDep = Annotated[WorkflowService, Depends(get_workflow_service)]

@@ -6,6 +6,8 @@ declared Content-Length alone: a chunked upload has no Content-Length, and a cli
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 import orjson
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -27,17 +29,20 @@ class BodySizeLimit:
     the framework starts parsing, so a refused request never costs a JSON parse.
     """
 
-    def __init__(self, app: ASGIApp, max_bytes: int) -> None:
+    def __init__(self, app: ASGIApp, max_bytes: int, path_limits: Mapping[str, int] | None = None) -> None:
         self.app = app
         self.max_bytes = max_bytes
+        # A route that takes larger bodies than the rest (an uploaded image): its own limit, by path.
+        self.path_limits = dict(path_limits or {})
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http" or scope["method"] not in _BODY_METHODS:
             await self.app(scope, receive, send)
             return
+        limit = self.path_limits.get(scope["path"], self.max_bytes)
         declared = _content_length(scope)
-        if declared is not None and declared > self.max_bytes:
-            await self._refuse(send, declared)
+        if declared is not None and declared > limit:
+            await self._refuse(send, declared, limit)
             return
         chunks: list[bytes] = []
         size = 0
@@ -47,8 +52,8 @@ class BodySizeLimit:
                 return  # the client left; nothing to answer
             chunk = message.get("body", b"")
             size += len(chunk)
-            if size > self.max_bytes:
-                await self._refuse(send, size)
+            if size > limit:
+                await self._refuse(send, size, limit)
                 return
             chunks.append(chunk)
             if not message.get("more_body", False):
@@ -64,10 +69,8 @@ class BodySizeLimit:
 
         await self.app(scope, replay, send)
 
-    async def _refuse(self, send: Send, size: int) -> None:
-        error = LimitExceeded(
-            "(body)", f"{size} bytes or more; this server accepts at most {self.max_bytes}", self.max_bytes
-        )
+    async def _refuse(self, send: Send, size: int, limit: int) -> None:
+        error = LimitExceeded("(body)", f"{size} bytes or more; this server accepts at most {limit}", limit)
         status, body = body_for(error)
         payload = orjson.dumps(body)
         await send(

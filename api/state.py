@@ -21,6 +21,8 @@ from iatro.errors import KnowledgeBaseError
 from iatro.kb.stats import coverage
 from iatro.kb.store import KnowledgeBase, load_kb
 from iatro.settings import Settings
+from rcp_workflow.db import Database
+from rcp_workflow.service import AuthService, WorkflowService
 
 log = logging.getLogger("iatro.api")
 
@@ -36,11 +38,21 @@ class Loaded:
 
 
 @dataclass
+class Workflow:
+    """The RCP workflow's database and services, opened in the lifespan."""
+
+    db: Database
+    auth: AuthService
+    service: WorkflowService
+
+
+@dataclass
 class ApiState:
     settings: Settings
     loaded: Loaded | None = None
     error: KnowledgeBaseError | None = None
     feedback: FeedbackLog = field(default_factory=FeedbackLog)
+    workflow: Workflow | None = None
 
 
 def load(settings: Settings) -> ApiState:
@@ -108,3 +120,22 @@ def _warm_up(loaded: Loaded) -> None:
         },
         "",
     )
+
+
+def open_workflow(settings: Settings) -> Workflow:
+    """Migrate the workflow database to the latest schema, open it, seed the demo when asked.
+
+    A database that cannot be opened or migrated stops the startup with the error: unlike the KB,
+    there is no degraded mode worth serving without it, and a silent fallback would hide data.
+    """
+    from rcp_workflow import demo
+    from rcp_workflow.db import migrate, open_database
+
+    start = time.perf_counter()
+    migrate(settings.database_url)
+    db = open_database(settings.database_url)
+    if settings.demo_seed:
+        demo.seed_database(db)
+        log.warning("demo organisations and users seeded (published passwords: local use only)")
+    log.info("workflow database %s ready in %.1f s", db.engine.url.drivername, time.perf_counter() - start)
+    return Workflow(db=db, auth=AuthService(db), service=WorkflowService(db))

@@ -20,6 +20,7 @@ from __future__ import annotations
 import asyncio
 import gc
 import json
+import os
 import signal
 import socket
 import statistics
@@ -86,7 +87,11 @@ def server(
     port = free_port()
     log = (tmp_path_factory.mktemp("serve") / "serve.log").open("w")
     command = [sys.executable, "-m", "cli.main", "serve", "--host", "127.0.0.1", "--port", str(port)]
-    process = subprocess.Popen([*command, "--workers", str(workers)], cwd=ROOT, stdout=log, stderr=log)
+    database = tmp_path_factory.mktemp("workflow-db") / "iatro.sqlite"
+    env = {**os.environ, "IATRO_DATABASE_URL": f"sqlite:///{database}"}
+    process = subprocess.Popen(
+        [*command, "--workers", str(workers)], cwd=ROOT, env=env, stdout=log, stderr=log
+    )
     base = f"http://127.0.0.1:{port}"
     try:
         wait_ready(process, base, STARTUP_TIMEOUT_S, interval_s=0.25)

@@ -74,3 +74,18 @@ def test_analyze_20_lines_baseline_by_cis(benchmark, engine: Engine):
     cis = [r.product.cis for r in reports if r.product is not None]
     prescription = Prescription(lines=tuple(LineInput(cis=c) for c in cis))
     benchmark(engine.analyze, prescription)
+
+
+# Posology parsing and ANSM qualification: these timings lived in unit tests; they are benchmarks.
+# Baseline for posology: splitting the same strings into words (the least any parser does).
+POSOLOGIES = ["3/4 cp le soir", "1 sach/j", "1 cp matin et soir", "1-0-1", "si douleur, max 3/j"]
+
+
+def test_parse_posology(benchmark):
+    from iatro.resolve.posology import parse_posology
+
+    benchmark(lambda: [parse_posology(text) for text in POSOLOGIES])
+
+
+def test_parse_posology_baseline_split(benchmark):
+    benchmark(lambda: [text.split() for text in POSOLOGIES])

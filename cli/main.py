@@ -93,7 +93,11 @@ def resolve(line: str, kb_dir: KbDir = None) -> None:
 @app.command("analyze")
 def analyze(
     file: Annotated[
-        Path, typer.Argument(help="Prescription JSON (the analysis contract), or JSONL with --batch")
+        Path,
+        typer.Argument(
+            help="Prescription JSON (the analysis contract), JSONL with --batch, or a scanned or "
+            "photographed ordonnance (PDF, JPEG, PNG, TIFF, HEIC): read by OCR, then analysed"
+        ),
     ],
     fmt: Annotated[str, typer.Option("--format", help="json or text")] = "text",
     batch: Annotated[
@@ -124,12 +128,52 @@ def analyze(
         document = file.read_bytes()
     except OSError as exc:
         raise FieldError("FILE", f"cannot read {file}: {exc.strerror}") from None
+    if _is_ordonnance_file(file, document):
+        _analyze_ordonnance(document, fmt, selected, kb_dir)
+        return
     prescription = parse_prescription(document)
     report = _engine(kb_dir).analyze(prescription, checks=selected)
     if fmt == "json":
         typer.echo(report.model_dump_json(indent=2, exclude_none=True))
     else:
         typer.echo(render_text(report))
+
+
+_ORDONNANCE_SUFFIXES = frozenset({".pdf", ".jpg", ".jpeg", ".png", ".tif", ".tiff", ".heic", ".heif"})
+
+
+def _is_ordonnance_file(file: Path, document: bytes) -> bool:
+    """A scan or a photograph: by its bytes, or by its name (a damaged image still goes to the OCR,
+    which says what is wrong with it rather than calling it bad JSON)."""
+    from ocr.pipeline import sniff
+
+    return sniff(document) is not None or file.suffix.lower() in _ORDONNANCE_SUFFIXES
+
+
+def _analyze_ordonnance(
+    document: bytes, fmt: str, checks: frozenset[str] | None, kb_dir: Path | None
+) -> None:
+    """OCR, then the analysis of the lines read; the report says which lines came from the OCR, with
+    which confidence, and which must be checked (``ocr`` in JSON, a section of its own in text)."""
+    from iatro.errors import FieldError
+    from iatro.render import render_text
+    from ocr.pipeline import OcrPipeline
+    from ocr.report import provenance, render_notes
+
+    engine = _engine(kb_dir)
+    result = OcrPipeline(engine, page_timeout=get_settings().ocr_page_timeout_s).read_bytes(document)
+    for warning in result.warnings:
+        _err(f"warning: {warning}")
+    if not result.lines:
+        raise FieldError("FILE", "no drug line was found in the document: nothing to analyse")
+    report = engine.analyze(result.to_prescription(), checks=checks)
+    if fmt == "json":
+        body = report.model_dump(mode="json", exclude_none=True)
+        body["ocr"] = provenance(result).model_dump(mode="json", exclude_none=True)
+        typer.echo(json.dumps(body, ensure_ascii=False, indent=2))
+    else:
+        typer.echo(render_text(report))
+        typer.echo("\n" + render_notes(result))
 
 
 def _analyze_batch(file: Path, checks: frozenset[str] | None, kb_dir: Path | None) -> None:
@@ -182,9 +226,46 @@ def _analyze_batch(file: Path, checks: frozenset[str] | None, kb_dir: Path | Non
         sys.exit(2)
 
 
+@app.command("screen")
+def screen(
+    source: Annotated[Path, typer.Argument(help="Dispensation claims: Parquet file/directory or CSV")],
+    out: Annotated[Path, typer.Option("--out", help="Output directory (patients/ Parquet, summary)")],
+    window_days: Annotated[
+        int, typer.Option("--window-days", help="Current list: boxes of the last N days")
+    ] = 90,
+    chronic_days: Annotated[
+        int, typer.Option("--chronic-days", help="Chronic: dispensed over the last N days")
+    ] = 180,
+    chronic_min: Annotated[
+        int, typer.Option("--chronic-min", help="Chronic: at least this many dispensation days")
+    ] = 3,
+    as_of: Annotated[str | None, typer.Option("--as-of", help="Reference date (default: last date)")] = None,
+    engine: Annotated[str, typer.Option("--engine", help="local or spark")] = "local",
+    master: Annotated[str | None, typer.Option("--master", help="Spark master URL (--engine spark)")] = None,
+    chunk_patients: Annotated[int, typer.Option("--chunk-patients", help="Patients per chunk")] = 20_000,
+    kb_dir: KbDir = None,
+) -> None:
+    """Population screening: one row per patient (counts, ACB, QT, eligibility, risk rank) and a summary."""
+    import datetime as dt
+
+    from iatro.errors import FieldError
+    from screening.options import ScreeningOptions
+    from screening.run import run
+
+    try:
+        reference = dt.date.fromisoformat(as_of) if as_of else None
+    except ValueError:
+        raise FieldError("--as-of", f"not a date (YYYY-MM-DD): {as_of!r}") from None
+    options = ScreeningOptions(window_days, chronic_days, chronic_min, reference)
+    summary = run(source, out, _kb_dir(kb_dir), options, engine, master, chunk_patients)
+    typer.echo(f"{summary['patients']} patients screened -> {out}", err=True)
+
+
 @app.command("ocr")
 def ocr_command(
-    file: Annotated[Path, typer.Argument(help="Ordonnance as a PDF, JPEG, PNG or TIFF (scan or photograph)")],
+    file: Annotated[
+        Path, typer.Argument(help="Ordonnance as a PDF, JPEG, PNG, TIFF or HEIC (scan or photograph)")
+    ],
     fmt: Annotated[str, typer.Option("--format", help="json or text")] = "text",
     kb_dir: KbDir = None,
 ) -> None:
@@ -194,7 +275,7 @@ def ocr_command(
 
     if fmt not in ("json", "text"):
         raise FieldError("--format", "must be json or text")
-    result = OcrPipeline(_engine(kb_dir)).read_file(file)
+    result = OcrPipeline(_engine(kb_dir), page_timeout=get_settings().ocr_page_timeout_s).read_file(file)
     for warning in result.warnings:
         _err(f"warning: {warning}")
     if fmt == "json":
@@ -343,21 +424,39 @@ def serve(
     workers: Annotated[
         int, typer.Option("--workers", min=1, help="Processes; each loads its own KB (~200 MB)")
     ] = 1,
+    demo: Annotated[
+        bool | None,
+        typer.Option(
+            "--demo/--no-demo",
+            help="Seed the demo organisation and users (published passwords). Default: IATRO_DEMO_SEED, "
+            "else on when serving on a loopback address only",
+        ),
+    ] = None,
 ) -> None:
-    """Serve the HTTP API (OpenAPI docs at /docs, CDS Hooks at /cds-services, FHIR at /fhir)."""
+    """Serve the HTTP API (OpenAPI docs at /docs, CDS Hooks at /cds-services, FHIR at /fhir) and the
+    RCP workflow's pages (http://127.0.0.1:8000/, in French)."""
     import logging
+    import os
 
     import uvicorn
 
     from api.server import HTTP_PROTOCOL
 
     settings = get_settings()
+    bound = host or settings.host
+    if demo is None and "IATRO_DEMO_SEED" not in os.environ:
+        # A local run gets a walkable demo; a server reachable from the network never gets known passwords
+        # unless asked for explicitly.
+        demo = bound in ("127.0.0.1", "localhost", "::1")
+    if demo is not None:
+        # The app is built by uvicorn from the environment (factory): the choice travels through it.
+        os.environ["IATRO_DEMO_SEED"] = "1" if demo else "0"
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     # uvicorn's access log prints query strings; the app logs each request itself without them.
     uvicorn.run(
         "api.app:create_app",
         factory=True,
-        host=host or settings.host,
+        host=bound,
         port=port if port is not None else settings.port,
         workers=workers,
         access_log=False,

@@ -8,11 +8,11 @@ from pydantic import ValidationError
 
 from iatro.checks.alternatives import AlternativeFinder
 from iatro.checks.anticholinergic import AnticholinergicCheck
-from iatro.checks.context import CheckContext
+from iatro.checks.context import CheckContext, Exposure
 from iatro.checks.cyp import CypModel
 from iatro.checks.duplicates import DuplicateCheck
 from iatro.checks.eligibility import EligibilityCheck
-from iatro.checks.exposures import build_exposures
+from iatro.checks.exposures import ExposureKey, build_exposures
 from iatro.checks.interactions import InteractionIndex
 from iatro.checks.pim import ExplicitCriteriaCheck
 from iatro.checks.qt import QtCheck
@@ -70,6 +70,7 @@ class Engine:
         self.cyp = CypModel.from_kb(kb)
         self.criteria = ExplicitCriteriaCheck(kb)
         self.alternatives = AlternativeFinder(kb, self._recheck)
+        self._exposures: dict[ExposureKey, Exposure] = {}  # shared between prescriptions (immutable)
         # Checks that return scores and eligibility as well as alerts, in report order.
         self.geriatric: tuple[tuple[str, GeriatricCheck], ...] = (
             ("duplicate", DuplicateCheck(kb)),
@@ -93,7 +94,7 @@ class Engine:
 
     def context(self, prescription: Prescription, lines: tuple[LineReport, ...]) -> CheckContext:
         return CheckContext(
-            exposures=build_exposures(self.kb, lines, prescription.lines),
+            exposures=build_exposures(self.kb, lines, prescription.lines, self._exposures),
             patient=prescription.patient,
             date=prescription.date,
             unresolved_lines=tuple(line.index for line in lines if line.status != "resolved"),

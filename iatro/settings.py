@@ -19,7 +19,20 @@ class Settings(BaseSettings):
     port: int = 8000
     max_body_bytes: int = 1_000_000
     max_lines: int = 200
-    database_url: str = "sqlite:///iatro.sqlite"
+    # OCR of an uploaded ordonnance (POST /v1/prescriptions/ocr): a phone photograph or a scanned PDF
+    # is megabytes, so that route alone accepts up to ocr_max_bytes; a page whose reading takes
+    # longer than ocr_page_timeout_s is stopped and reported, never left to run.
+    ocr_max_bytes: int = Field(default=20_000_000, description="Largest upload the OCR route accepts")
+    ocr_page_timeout_s: float = Field(default=30.0, gt=0, description="Time limit for reading one page")
+    ocr_workers: int = Field(default=2, ge=1, description="Pages of one upload read side by side")
+    # The RCP workflow's database. The default is a SQLite file in the working directory (scripts/run
+    # runs from the checkout's root); PostgreSQL: postgresql+psycopg://user:pass@host/db.
+    database_url: str = Field(
+        default="sqlite:///iatro.sqlite", description="Workflow database (SQLAlchemy URL)"
+    )
+    # Demo organisations and users with published passwords: for a local walk-through only. `iatro
+    # serve` turns it on when it listens on a loopback address (see `iatro serve --demo/--no-demo`).
+    demo_seed: bool = Field(default=False, description="Create the demo organisations and users at startup")
 
 
 def get_settings() -> Settings:

@@ -153,11 +153,18 @@ def stretch(grey: Grey) -> Grey:
     return _u8(np.clip(out, 0, 255))
 
 
-def despeckle(grey: Grey) -> Grey:
-    """Erase specks of dust and toner: small blots with no other ink near them.
+def despeckle(grey: Grey, sharp: Grey | None = None) -> Grey:
+    """Erase specks of dust and toner: small round blots that no glyph explains.
 
-    A dot of an "i", a decimal comma or a full stop is as small as a speck but sits next to its
-    letters; a speck in a table cell would otherwise be read as a "1" or a "." glued to the value.
+    A dot of an "i", an accent, a decimal comma, a full stop, a hyphen or an apostrophe is as small
+    as a speck, but each sits where type puts it: above a letter, on the baseline just after a glyph,
+    or is drawn longer than it is wide. A speck lies anywhere; next to a table cell it was read as a
+    "1" with an accent ("ï", "1'"), between a name and its strength as a full stop ("ZENTIVA.80",
+    "500.mg"), in a posology as a stop that cut the sentence ("tous. les 2 jours"). Specks far from
+    any ink go first; of those near ink, the ones in none of the places type puts a mark go too.
+
+    ``sharp`` is the page before the median filter, when there is one: marks are told apart there,
+    where the thin strokes of a serif face (the arms of an "E") are still joined to their glyph.
     """
     ink = (grey < 150).astype(np.uint8)
     count, labels, stats, centroids = cv2.connectedComponentsWithStats(ink, connectivity=8)
@@ -173,10 +180,91 @@ def despeckle(grey: Grey) -> Grey:
     cx = np.clip(centroids[:, 0].astype(int), 0, grey.shape[1] - 1)
     cy = np.clip(centroids[:, 1].astype(int), 0, grey.shape[0] - 1)
     lonely = small & (near[cy, cx] == 0)
-    if not lonely.any():
+    out = grey.copy()
+    if lonely.any():
+        out[np.isin(labels, np.flatnonzero(lonely))] = 255
+    reference = (stretch(sharp) if sharp is not None else out) < 150
+    count, labels, found, _ = cv2.connectedComponentsWithStats(reference.astype(np.uint8), connectivity=8)
+    if count <= 1:
+        return out
+    boxes = np.asarray(found, np.int64)
+    marks = (
+        (boxes[:, cv2.CC_STAT_AREA] <= 40)
+        & (boxes[:, cv2.CC_STAT_HEIGHT] <= 9)
+        & (boxes[:, cv2.CC_STAT_WIDTH] <= 9)
+    )
+    marks[0] = False
+    stray = marks & ~_placed_like_type(boxes, marks)
+    if stray.any():
+        # A pixel wider: the median filter may have spread a speck that it did not remove.
+        erase = cv2.dilate(np.isin(labels, np.flatnonzero(stray)).astype(np.uint8), np.ones((3, 3), np.uint8))
+        out[erase > 0] = 255
+    return out
+
+
+def _placed_like_type(stats: npt.NDArray[np.int64], which: npt.NDArray[np.bool_]) -> npt.NDArray[np.bool_]:
+    """For the components in ``which``: whether each is where a printed mark would be (see despeckle).
+
+    Glyphs are the components 12 to 90 pixels high (letters and digits at 200-300 dpi); a rule or a
+    word whose letters touch is wider, which does not matter: only its box is compared.
+    """
+    keep = np.zeros(len(stats), dtype=bool)
+    x = stats[:, cv2.CC_STAT_LEFT].astype(np.float32)
+    y = stats[:, cv2.CC_STAT_TOP].astype(np.float32)
+    w = stats[:, cv2.CC_STAT_WIDTH].astype(np.float32)
+    h = stats[:, cv2.CC_STAT_HEIGHT].astype(np.float32)
+    glyph = (h >= 12) & (h <= 90)
+    glyph[0] = False
+    if not glyph.any():
+        return ~np.zeros(len(stats), dtype=bool)
+    gx0, gy0 = x[glyph][None, :], y[glyph][None, :]
+    gx1, gy1, gh = (x + w)[glyph][None, :], (y + h)[glyph][None, :], h[glyph][None, :]
+    candidates = np.flatnonzero(which)
+    # Drawn longer than wide (hyphen, apostrophe, comma, accent): a round speck is not.
+    elongated = (w[candidates] >= 1.7 * h[candidates]) | (h[candidates] >= 1.7 * w[candidates])
+    for start in range(0, len(candidates), 512):  # bounded memory: 512 marks x glyphs at a time
+        part = candidates[start : start + 512]
+        sx0, sy0 = x[part][:, None], y[part][:, None]
+        sx1, sy1 = (x + w)[part][:, None], (y + h)[part][:, None]
+        scx, scy = (sx0 + sx1) / 2, (sy0 + sy1) / 2
+        # Over a letter: an i's dot, an accent, a diaeresis.
+        above = (
+            (scx >= gx0 - 2) & (scx <= gx1 + 2) & (sy1 <= gy0 + 3) & (gy0 - sy1 <= np.maximum(7, 0.45 * gh))
+        )
+        # On the baseline, hugging the glyph before it: a full stop, a comma (which may hang below the
+        # line). A mark belongs to the glyph on its left; a speck in a word space is often nearer the
+        # glyph on its right ("500 .mg", "ZENTIVA .80").
+        line = (scy >= gy0 + 0.55 * gh) & (sy0 <= gy1 + 0.25 * gh)
+        left_gap = np.where(line & (sx0 >= gx1 - 3), sx0 - gx1, np.inf)
+        right_gap = np.where((gy0 <= scy) & (scy <= gy1 + 0.3 * gh) & (gx0 >= sx1 - 3), gx0 - sx1, np.inf)
+        hugs = (left_gap <= np.maximum(4, 0.3 * gh)).any(axis=1)
+        after = hugs & (left_gap.min(axis=1) <= right_gap.min(axis=1) + 1)
+        # Within two pixels of a glyph: a piece of it the clean-up cut off (the thin bar of a serif
+        # "E"), or a speck on it that nothing can tell apart: kept either way.
+        dx = np.maximum(np.maximum(gx0 - sx1, sx0 - gx1), 0)
+        dy = np.maximum(np.maximum(gy0 - sy1, sy0 - gy1), 0)
+        touching = ((dx <= 2) & (dy <= 2)).any(axis=1)
+        keep[part] = above.any(axis=1) | after | touching
+    keep[candidates] |= elongated
+    return keep
+
+
+def keep_tall_marks(grey: Grey, min_height: float) -> Grey:
+    """Only the ink at least ``min_height`` pixels high (or a rule, wider than it): the cells of a
+    posology table hold digits and slashes, never a dot or an accent, so every smaller mark there is a
+    speck, however it sits ("ï" for a "1" with a speck above it)."""
+    ink = (grey < 150).astype(np.uint8)
+    count, labels, stats, _ = cv2.connectedComponentsWithStats(ink, connectivity=8)
+    if count <= 1:
+        return grey
+    heights = stats[:, cv2.CC_STAT_HEIGHT]
+    widths = stats[:, cv2.CC_STAT_WIDTH]
+    low = (heights < min_height) & (widths < 2 * min_height)
+    low[0] = False
+    if not low.any():
         return grey
     out = grey.copy()
-    out[np.isin(labels, np.flatnonzero(lonely))] = 255
+    out[np.isin(labels, np.flatnonzero(low))] = 255
     return out
 
 
@@ -236,7 +324,8 @@ def clean(image: Image.Image) -> CleanPage:
     if abs(angle) >= 0.15:
         grey = _rotate(grey, angle)
         steps.append(f"deskew {angle:+.1f}")
+    sharp = grey
     grey = _u8(cv2.medianBlur(grey, 3))
     grey = stretch(grey)
-    grey = despeckle(grey)
+    grey = despeckle(grey, sharp)
     return CleanPage(grey, tuple(steps), angle)

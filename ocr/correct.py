@@ -36,14 +36,20 @@ _HAS_DIGIT = re.compile(r"\d")
 _UNIT_FIXES = {
     "mg": "mg", "m9": "mg", "rng": "mg", "mq": "mg", "rnq": "mg", "rn9": "mg", "mgs": "mg", "img": "mg",
     "nig": "mg", "rig": "mg", "my": "mg", "mig": "mg", "rnig": "mg", "mgr": "mg", "msg": "mg",
-    "ug": "µg", "pg": "µg", "yg": "µg", "jg": "µg", "ig": "µg", "µg": "µg", "mcg": "µg",
+    "ug": "µg", "pg": "µg", "yg": "µg", "jg": "µg", "ig": "µg", "µg": "µg", "mcg": "µg", "u1g": "µg",
+    "ulg": "µg", "uig": "µg",
     "g": "g", "ui": "UI", "ul": "UI", "u1": "UI", "ml": "ml", "mi": "ml", "mmol": "mmol", "%": "%",
 }  # fmt: skip
 GLUED_FORM = re.compile(
     r"^(\d+(?:[.,]\d+)?)(mg|g|µg|ug|m9|rng)(cp|cpr|comprimé|comprime|gél|gel|gélule|gelule|sachet|capsule)([,.;]?)$",
     re.IGNORECASE,
 )
-NAME_NUMBER = re.compile(r"^([A-Za-zÀ-ÿ]{3,})(\d+(?:[.,]\d+)?)$")
+# "KRKA5", "ZENTIVA.80", "Levothyroxine-62,5": a name and its strength run together, with at most a
+# speck read as a stop or a hyphen between them.
+_UNIT_FORM = re.compile(
+    r"^(mg|g|µg|ug)(cp|cpr|comprimé|comprime|gél|gel|gélule|gelule)([,.;]?)$", re.IGNORECASE
+)
+NAME_NUMBER = re.compile(r"^([A-Za-zÀ-ÿ]{3,})[.,-]?(\d+(?:[.,]\d+)?)$")
 _UNIT_WORDS = ("microgrammes", "microgramme", "milligrammes", "grammes")
 GLUED = re.compile(
     r"^([0-9OoDQlI|SsBZz]*\d[0-9OoDQlI|SsBZz]*(?:[.,][0-9OoDQlI|SsBZz]+)?)([a-zA-Zµ%]{1,4})([,.;]?)$"
@@ -67,14 +73,14 @@ _UNIT_WORDS_POSOLOGY = frozenset(_FORM_ONLY_TEXT.split())
 
 
 # Letter pairs Tesseract reads for one letter (and back).
-_GLYPH_PAIRS = (("rn", "m"), ("cl", "d"), ("vv", "w"), ("ii", "u"), ("li", "h"), ("in", "m"))
+_GLYPH_PAIRS = (("rn", "m"), ("cl", "d"), ("vv", "w"), ("ii", "u"), ("li", "h"), ("in", "m"), ("ni", "m"))
 
 
 @dataclass(frozen=True, slots=True)
 class Fix:
     before: str
     after: str
-    kind: str  # "number", "comma" (a decimal comma put back), "unit", "name", "posology"
+    kind: str  # "number", "comma" (a decimal comma put back), "unit", "name", "posology", "matrix"
 
 
 def unit_of(token: str) -> str | None:
@@ -91,6 +97,8 @@ def unit_of(token: str) -> str | None:
 def as_number(token: str) -> str | None:
     """The number a token stands for, with letter-for-digit confusions undone; None if not a number."""
     core = token.rstrip(",;:")
+    if core.endswith(".") and core[:-1].isdigit():
+        core = core[:-1]  # "50. mg": a speck after the number, read as a stop
     if not core or not _NUMBERISH.match(core):
         return None
     if not _HAS_DIGIT.search(core) and len(core) > 2:
@@ -111,6 +119,14 @@ def fix_strengths(tokens: list[str], fixes: list[Fix]) -> list[str]:
             out.append(stuck.group(1))
             token = stuck.group(2)
         glued = GLUED.match(token)
+        unit_form = _UNIT_FORM.match(token)
+        if unit_form and out and as_number(out[-1]) is not None and unit_of(unit_form.group(1)) is not None:
+            # "1 gcp": the unit and the form abbreviation without the space between them.
+            new = [unit_of(unit_form.group(1)) or unit_form.group(1), unit_form.group(2) + unit_form.group(3)]
+            fixes.append(Fix(token, " ".join(new), "number"))
+            out.extend(new)
+            i += 1
+            continue
         with_form = GLUED_FORM.match(token)
         if with_form and unit_of(with_form.group(2)) is not None:
             # "10mgcp": number, unit and form abbreviation without their spaces.
@@ -271,7 +287,9 @@ def _split_glued(folded: str) -> str | None:
     return " ".join(parts) if parts is not None and len(parts) > 1 else None
 
 
-_SHORT_FIXES = {"qu": "au", "ie": "le", "Ie": "le", "1e": "le", "lc": "le", "el": "et"}
+_SHORT_FIXES = {"qu": "au", "ie": "le", "Ie": "le", "1e": "le", "lc": "le", "el": "et", "ep": "cp"}
+# "cpri)", "gél/)": a unit and its "/j" ("par jour"), the slash read as a letter, the j as a bracket.
+_PER_DAY = re.compile(r"(cpr?|comp|g[ée]l(?:ule)?s?|sachets?|capsules?)[/|il1I][j)]{1,2}")
 _NUMBER_DOT_WORD = re.compile(r"^(\d+(?:/\d+)?)[.,]([^\W\d_]+)$")
 
 
@@ -281,6 +299,9 @@ def fix_posology_word(word: str) -> str:
     word = re.sub(r"/\)j?$", "/j", re.sub(r"/j\)$", "/j", word))
     core = word.rstrip(",;:.")
     suffix = word[len(core) :]
+    per_day = _PER_DAY.fullmatch(core)
+    if per_day:
+        return f"{per_day.group(1)}/j{suffix}"
     if core in _SHORT_FIXES:
         return _SHORT_FIXES[core] + suffix
     dotted = _NUMBER_DOT_WORD.match(core)
@@ -307,7 +328,7 @@ def fix_posology_word(word: str) -> str:
         for wrong, right in _GLYPH_PAIRS:
             if wrong in folded and folded.replace(wrong, right) in POSOLOGY_WORDS:
                 return folded.replace(wrong, right) + suffix
-        limit = 1 if len(folded) <= 7 else 2
+        limit = 1 if len(folded) <= 4 else 2  # "maünr", "niatin" -> "matin"
         found = process.extract(
             folded, _POSOLOGY_SORTED, scorer=Levenshtein.distance, score_cutoff=limit, limit=2
         )
@@ -319,10 +340,33 @@ def fix_posology_word(word: str) -> str:
 _MATRIX_PARTS = re.compile(r"^(?:\d|1/2)(?:[\s-]+(?:\d|1/2)){2,3}$")
 
 
+_SEPARATOR = r"[-.:;·~_=]"
+_ODD_SEPARATORS = re.compile(rf"^\d(?:{_SEPARATOR}\d){{2,3}}$")
+_LOST_HYPHEN = re.compile(r"^(\d)-(\d)(\d)$|^(\d)(\d)-(\d)$")
+
+
+def _broken_matrix(text: str) -> str | None:
+    """A matin-midi-soir matrix with a hyphen read as another mark ("1-1.1", "0-0:1") or lost
+    ("1-11", "0-61"): the matrix it stands for. The pipeline flags the line (a guess, however likely)."""
+    if _ODD_SEPARATORS.match(text) and "-" in text and re.search(r"[^\d-]", text):
+        return re.sub(_SEPARATOR, "-", text)
+    lost = _LOST_HYPHEN.match(text)
+    if lost:
+        return "-".join(g for g in lost.groups() if g is not None)
+    return None
+
+
+_ONE_GLYPHS = frozenset(("À", "Ä", "Â", "Î", "Ï", "î", "ï", "í", "ì", "i", "l", "I", "|", "!", "]"))
+
+
 def fix_posology(words: Iterable[str], fixes: list[Fix]) -> list[str]:
     out: list[str] = []
     words = list(words)
     joined = " ".join(words).strip(" .,")
+    broken = _broken_matrix(joined)
+    if broken is not None:
+        fixes.append(Fix(joined, broken, "matrix"))
+        return [broken]
     if _MATRIX_PARTS.match(joined) and " " in joined:
         # "1 0-1", "1 0 1": a matin-midi-soir matrix whose hyphens the OCR lost.
         matrix = re.sub(r"[\s-]+", "-", joined)
@@ -334,8 +378,8 @@ def fix_posology(words: Iterable[str], fixes: list[Fix]) -> list[str]:
             word = word.lstrip(".,;:'`‘’“”\"-_~|")  # a speck or a bullet before the posology
             if not word:
                 continue
-            if word in ("À", "Ä", "Â") and fold(following).rstrip(".,") in _UNIT_WORDS_POSOLOGY:
-                word = "1"  # "À cp matin": a "1" before a unit, not the preposition
+            if word.rstrip(".,;:") in _ONE_GLYPHS and fold(following).rstrip(".,") in _UNIT_WORDS_POSOLOGY:
+                word = "1"  # "À cp matin", "Î, cp": one glyph before a unit is its dose, a "1"
             elif re.fullmatch(r"\d+[.,]", word) and fold(following)[:1].isalpha():
                 word = word[:-1]  # "1. capsule": the dot is a speck
         if out and re.fullmatch(r"\d(?:-\d){1,2}-?", out[-1]) and re.fullmatch(r"\d", word):
@@ -344,6 +388,13 @@ def fix_posology(words: Iterable[str], fixes: list[Fix]) -> list[str]:
         fixed = fix_posology_word(word)
         if not fixed:
             continue
+        if (
+            fixed.endswith(".")
+            and fold(fixed[:-1]) in POSOLOGY_WORDS
+            and fold(following)[:1].isalpha()
+            and following[:1].islower()
+        ):
+            fixed = fixed[:-1]  # "tous. les 2 jours": a sentence does not go on in lower case: a speck
         if fixed != word:
             fixes.append(Fix(word, fixed, "posology"))
         out.append(fixed)

@@ -213,6 +213,7 @@ class GeneratedPage:
     items: tuple[TruthItem, ...]
     header: HeaderTruth
     runs: tuple[TextRun, ...] = field(repr=False)  # what was printed, for a PDF with a text layer
+    family: str = ""  # the face the page is printed in (HANDWRITING for the handwriting-like one)
 
 
 # ---------------------------------------------------------------------------------------- drug pool
@@ -745,7 +746,15 @@ def generate_page(pool: DrugPool, seed: int, layout: LayoutName, variant: Varian
         patient_weight_kg=page.weight,
     )
     return GeneratedPage(
-        seed, layout, variant, data, suffix, tuple(page.items), header, tuple(page.canvas.runs)
+        seed,
+        layout,
+        variant,
+        data,
+        suffix,
+        tuple(page.items),
+        header,
+        tuple(page.canvas.runs),
+        page.canvas.family,
     )
 
 

@@ -149,7 +149,13 @@ def columns_from(labels: dict[str, Word]) -> Columns | None:
     if step <= 0:
         return None
     first = indices[0]
-    centres = tuple(known.get(i, known[first] + (i - first) * step) for i in range(4))
+    origin = known[first] - first * step
+    if len(known) >= 3:
+        # Columns of such a table are evenly spaced: a label whose box the OCR got wrong (merged with
+        # a speck or a neighbour) sits off the grid the others agree on, and is put back on it.
+        origin = float(median(x - i * step for i, x in known.items()))
+        known = {i: x for i, x in known.items() if abs(x - (origin + i * step)) <= 0.35 * step}
+    centres = tuple(known.get(i, origin + i * step) for i in range(4))
     return Columns((centres[0], centres[1], centres[2], centres[3]), step, centres[0] - 0.5 * step)
 
 

@@ -95,8 +95,10 @@ class OcrResult(_Frozen):
             patient=Patient(age=hints.patient_age, weight_kg=hints.patient_weight_kg),
             lines=tuple(
                 LineInput(
+                    # The product the OCR line resolved to, by its code; the words as corrected stay
+                    # the line's text, which is what the report shows as its input.
                     cis=line.product.cis if line.product is not None else None,
-                    text=None if line.product is not None else line.input,
+                    text=line.input,
                     posology=line.posology.text if line.posology is not None else None,
                 )
                 for line in self.lines

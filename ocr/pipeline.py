@@ -19,8 +19,9 @@ import io
 import re
 import time
 from collections.abc import Sequence
-from concurrent.futures import ThreadPoolExecutor
+from contextvars import ContextVar
 from dataclasses import dataclass, field
+from functools import cache
 from pathlib import Path
 
 import cv2
@@ -34,9 +35,10 @@ from iatro.kb.strength import Strength
 from iatro.model.prescription import LineInput
 from iatro.model.report import LineReport
 from iatro.resolve.lines import FORM_WORDS, Resolver, split_line
+from iatro.resolve.posology import parse_posology
 from iatro.text import fold, fold_words
 from ocr import strength as strength_check
-from ocr.clean import TARGET_WIDTH, clean
+from ocr.clean import TARGET_WIDTH, clean, keep_tall_marks
 from ocr.correct import (
     BULLET_TOKEN,
     GLUED,
@@ -62,6 +64,7 @@ from ocr.layout import (
 )
 from ocr.model import BBox, HeaderHints, Layout, OcrLine, OcrPage, OcrResult, PageSource, Zone
 from ocr.tesseract import PAGE_TIMEOUT_S, PageTimeout, Word, read_words
+from ocr.workers import PoolKind, cores, pool_map
 
 MAX_PAGES = 30
 MAX_BYTES = 60 * 1024 * 1024
@@ -85,7 +88,47 @@ _CELL_VALUES = {"1": "1", "2": "2", "3": "3", "4": "4", "1/2": "1/2", "½": "1/2
                 "1/4": "1/4", "3/4": "3/4", "0": "0", "-": "0", "—": "0", "l": "1", "I": "1", "|": "1",
                 "]": "1", "!": "1", "Il": "1", "O": "0", "o": "0", "Z": "2", "l/2": "1/2", "1/Z": "1/2",
                 "I/2": "1/2"}  # fmt: skip
-_UNREAD_INK = 0.012  # share of dark pixels in an empty-read cell that says something is printed there
+# Readings of a cell that are no cell value but one glyph away from one: a half whose slash was lost
+# (no cell holds twelve tablets), a "1" with a speck on it read as a letter. Taken, and flagged.
+_LOOKALIKE_CELLS = {
+    **dict.fromkeys(("12", "1.2", "1,2", "1:2", "l2", "I2"), "1/2"),
+    **dict.fromkeys(("i", "ï", "î", "í", "ì", "j", "t", "1'", "'1", "Ï", "Î"), "1"),
+}
+_UNREAD_INK = 0.012
+# A matin-midi-soir(-coucher) matrix: "1-0-1", "1/2-0-0-1".
+_MATRIX = re.compile(
+    r"(?<![\d/-])(\d+(?:/\d)?(?:-\d+(?:/\d)?){2,3})(?![\d/-])"
+)  # share of dark pixels in an empty-read cell that says something is printed there
+
+
+@dataclass
+class _Budget:
+    """The time one page may still take; ``cut`` once a reading was stopped by it."""
+
+    deadline: float
+    limit: float
+    cut: bool = False
+
+
+# The budget of the page the current thread (or worker process) is reading: set by _read_page, read
+# by every Tesseract call of that page however deep, without threading it through each helper.
+_BUDGET: ContextVar[_Budget | None] = ContextVar("ocr_page_budget", default=None)
+
+
+def _ocr(grey: npt.NDArray[np.uint8], **options: object) -> list[Word]:
+    """``read_words`` within the page's time budget: PageTimeout once it is spent."""
+    budget = _BUDGET.get()
+    if budget is None:
+        return read_words(grey, **options)  # type: ignore[arg-type]
+    left = budget.deadline - time.perf_counter()
+    if left <= 0.05:
+        budget.cut = True
+        raise PageTimeout(f"the page took more than {budget.limit:g} s")
+    try:
+        return read_words(grey, timeout=left, **options)  # type: ignore[arg-type]
+    except PageTimeout:
+        budget.cut = True
+        raise PageTimeout(f"the page took more than {budget.limit:g} s") from None
 
 
 @dataclass
@@ -143,24 +186,61 @@ def sniff(data: bytes) -> str | None:
         return "bmp"
     if data[:4] == b"RIFF" and data[8:12] == b"WEBP":
         return "webp"
+    if data[4:8] == b"ftyp" and data[8:12] in _HEIF_BRANDS:
+        return "heic"  # an iPhone's photograph
     return None
 
 
-class OcrPipeline:
-    """Owns the resolver's name vocabulary; ``read_*`` may be called from several threads."""
+_HEIF_BRANDS = frozenset({b"heic", b"heix", b"heim", b"heis", b"hevc", b"hevx", b"mif1", b"msf1"})
 
-    def __init__(self, engine: Engine, workers: int | None = None, page_timeout: float = PAGE_TIMEOUT_S):
+
+@cache
+def _open_heif() -> bool:
+    """Teach Pillow HEIC, once, when the first HEIC file comes; False without pillow-heif (its wheels
+    bundle libheif and x265: a deployment may leave it out, and HEIC files are then refused)."""
+    try:
+        import pillow_heif
+    except ImportError:
+        return False
+    pillow_heif.register_heif_opener()
+    return True
+
+
+def _size(limit: int) -> str:
+    return f"{limit / 1e6:g} MB" if limit >= 1_000_000 else f"{limit} bytes"
+
+
+class OcrPipeline:
+    """Owns the resolver's name vocabulary; ``read_*`` may be called from several threads.
+
+    ``workers``: pages of one document read side by side (default: the cores), in forked processes
+    (``pool="process"``, for a command) or threads (``pool="thread"``, for a server: see
+    ``ocr.workers``). ``page_timeout``: seconds one page may take, clean-up and every reading
+    included; a page over it is cut short, said so, and its lines flagged. ``max_bytes``: the largest
+    file accepted.
+    """
+
+    def __init__(
+        self,
+        engine: Engine,
+        workers: int | None = None,
+        page_timeout: float = PAGE_TIMEOUT_S,
+        pool: PoolKind = "process",
+        max_bytes: int = MAX_BYTES,
+    ):
         self.engine = engine
         self.resolver: Resolver = engine.resolver
         self.fixer = NameFixer(self.resolver.index)
         self.workers = workers
         self.page_timeout = page_timeout
+        self.pool: PoolKind = pool
+        self.max_bytes = max_bytes
 
     # -- input ----------------------------------------------------------------------------------
     def read_file(self, path: Path, field_name: str = "FILE") -> OcrResult:
         try:
-            if path.stat().st_size > MAX_BYTES:
-                raise FieldError(field_name, f"{path} is larger than {MAX_BYTES // 2**20} MiB")
+            if path.stat().st_size > self.max_bytes:
+                raise FieldError(field_name, f"{path} is larger than {_size(self.max_bytes)}")
             data = path.read_bytes()
         except IsADirectoryError:
             raise FieldError(field_name, f"{path} is a directory, not a file") from None
@@ -170,24 +250,26 @@ class OcrPipeline:
 
     def read_bytes(self, data: bytes, field_name: str = "FILE") -> OcrResult:
         pages = self._pages(data, field_name)
-        workers = self.workers or min(len(pages), 2)
-        if workers > 1 and len(pages) > 1:
-            with ThreadPoolExecutor(max_workers=workers) as pool:
-                reads = list(pool.map(self._read_page, range(1, len(pages) + 1), pages))
-        else:
-            reads = [self._read_page(i, p) for i, p in enumerate(pages, start=1)]
+        reads = pool_map(
+            self._read_numbered, list(enumerate(pages, start=1)), self.workers or cores(), self.pool
+        )
         return self._result(reads)
+
+    def _read_numbered(self, numbered: tuple[int, _TextPage | _ImagePage]) -> _PageRead:
+        return self._read_page(*numbered)
 
     def _pages(self, data: bytes, field_name: str) -> list[_TextPage | _ImagePage]:
         if not data:
             raise FieldError(field_name, "the file is empty")
-        if len(data) > MAX_BYTES:
-            raise FieldError(field_name, f"the file is larger than {MAX_BYTES // 2**20} MiB")
+        if len(data) > self.max_bytes:
+            raise FieldError(field_name, f"the file is larger than {_size(self.max_bytes)}")
         kind = sniff(data)
         if kind is None:
-            raise FieldError(field_name, "not an image (JPEG, PNG, TIFF) or a PDF")
+            raise FieldError(field_name, "not an image (JPEG, PNG, TIFF, HEIC) or a PDF")
         if kind == "pdf":
             return self._pdf_pages(data, field_name)
+        if kind == "heic" and not _open_heif():
+            raise FieldError(field_name, "a HEIC image, and pillow-heif is not installed: send a JPEG or PNG")
         try:
             image = Image.open(io.BytesIO(data))
             frames = []
@@ -237,6 +319,16 @@ class OcrPipeline:
     # -- one page -------------------------------------------------------------------------------
     def _read_page(self, number: int, page: _TextPage | _ImagePage) -> _PageRead:
         start = time.perf_counter()
+        budget = _Budget(start + self.page_timeout, self.page_timeout)
+        token = _BUDGET.set(budget)
+        try:
+            return self._read_page_within(number, page, start, budget)
+        finally:
+            _BUDGET.reset(token)
+
+    def _read_page_within(
+        self, number: int, page: _TextPage | _ImagePage, start: float, budget: _Budget
+    ) -> _PageRead:
         warnings: list[str] = []
         grey: npt.NDArray[np.uint8] | None = None
         source: PageSource
@@ -248,7 +340,7 @@ class OcrPipeline:
             grey = cleaned.grey
             height, width = float(grey.shape[0]), float(grey.shape[1])
             try:
-                words = read_words(grey, timeout=self.page_timeout)
+                words = _ocr(grey)
             except PageTimeout as exc:
                 words = []
                 warnings.append(f"page {number}: {exc}; the page was not read")
@@ -256,8 +348,17 @@ class OcrPipeline:
         items, header, layout = self._items(rows, grey, warnings, number)
         if grey is not None:
             for item in items:
-                if _uncertain(item):
+                if _uncertain(item) and not budget.cut:
                     self._confirm(item, grey)
+        if budget.cut and words:
+            # Stopped part-way (a table's cells, a second reading): what was read is kept, and said
+            # to be incomplete on the page and on every line of it.
+            warnings.append(
+                f"page {number}: the reading was stopped at the {budget.limit:g} s limit; "
+                "lines may be missing or incomplete"
+            )
+            for item in items:
+                item.reasons.append(f"page {number} was not read to the end (time limit)")
         if not items and not any("not read" in w for w in warnings):
             warnings.append(f"page {number}: no drug line found")
         record = OcrPage(
@@ -329,9 +430,9 @@ class OcrPipeline:
             return None  # "gél 3 fois par jour", "l'gélule": a posology whose first number was misread
         if first[0].isdigit() and sum(ch.isalpha() for ch in first) < len(first) / 2:
             return None  # a posology ("1 cp le matin"), an address ("25 rue ...")
-        cut = next((i for i, t in enumerate(tokens) if i > 0 and _strength_start(tokens, i)), len(tokens))
+        cut = _strength_cut(tokens)
         fixes: list[Fix] = []
-        name = self.fixer.fix_words(tokens[:cut], fixes)
+        name = _unstop(self.fixer.fix_words(tokens[:cut], fixes), cut < len(tokens))
         rest = fix_strengths(tokens[cut:], fixes)
         text = " ".join(name + rest)
         parsed = split_line(text)
@@ -350,7 +451,7 @@ class OcrPipeline:
                 qualifier = " ".join(tail[:start])
                 drug_text = text[:at].rstrip(" ,;-") + (" " + qualifier.rstrip(",;") if qualifier else "")
                 inline = " ".join(tail[start:])
-        item = _Item([row], words, drug_text, None, None, fixes, name_words=words[:cut])
+        item = _Item([row], words, drug_text, None, None, fixes, name_words=words[: max(cut, 1)])
         if columns is not None:
             item.cells_left = columns.left + 0.1 * columns.width
         if inline:
@@ -393,8 +494,10 @@ class OcrPipeline:
         left = int(columns.left - 0.3 * columns.width) if columns is not None else int(w * 0.5)
         left = max(0, min(left, int(w * 0.8)))
         top = max(0, header.y0 - int(header.height))
+        # Cells hold digits and slashes: every mark under a third of a line's height is a speck.
+        region = keep_tall_marks(grey[top:, left:], 0.3 * header.height)
         try:
-            words = read_words(grey[top:, left:], psm=6, timeout=self.page_timeout, offset=(left, top))
+            words = _ocr(region, psm=6, offset=(left, top))
         except PageTimeout:
             return columns, []
         # Labels the first reading missed are taken from this one, when their box is the size of
@@ -420,6 +523,7 @@ class OcrPipeline:
             band = [w for w in cells if row.y0 - slack <= w.cy <= row.y1 + slack]
         values = ["0"] * 4
         seen = [False] * 4
+        unread = [False] * 4  # a glyph is there that is no cell value: print, whatever the ink says
         for word in band:
             if not any(ch.isalnum() for ch in word.text) or word.height < 0.45 * row.height:
                 continue  # a speck, a rule's fragment: not a printed value
@@ -428,10 +532,18 @@ class OcrPipeline:
             share = len(core) / len(word.text) if core and word.text.startswith(core) else 1.0
             column = columns.nearest(word.x0 + (word.x1 - word.x0) * share / 2)
             if column is None:
+                if core in _CELL_VALUES and core not in ("0", "-", "—"):
+                    item.reasons.append(f"table value '{word.text}' lies between two columns: check it")
                 continue
             value = _CELL_VALUES.get(core)
+            if value is None and core in _LOOKALIKE_CELLS:
+                value = _LOOKALIKE_CELLS[core]
+                item.reasons.append(
+                    f"table cell ({_COLUMN_NAMES[column]}) read '{word.text}', taken as {value}"
+                )
             if value is None:
                 item.reasons.append(f"table cell ({_COLUMN_NAMES[column]}) unreadable: '{word.text}'")
+                unread[column] = True
                 continue
             values[column], seen[column] = value, True
             item.posology_words.append(word)
@@ -442,11 +554,13 @@ class OcrPipeline:
                 x0 = int(columns.centres[column] - 0.3 * columns.width)
                 x1 = int(columns.centres[column] + 0.3 * columns.width)
                 y0, y1 = int(row.y0 - 0.1 * row.height), int(row.y1 + 0.1 * row.height)
-                box = grey[max(0, y0) : max(0, y1), max(0, x0) : max(0, x1)]
-                if not box.size or float((box < 110).mean()) <= _UNREAD_INK:
+                box = keep_tall_marks(
+                    grey[max(0, y0) : max(0, y1), max(0, x0) : max(0, x1)], 0.45 * row.height
+                )
+                if not unread[column] and (not box.size or float((box < 110).mean()) <= _UNREAD_INK):
                     continue
                 first = (item.first_cells or "0-0-0-0").split("-")[column]
-                if first != "0":
+                if first != "0" and not unread[column]:
                     # The page's first reading saw this value and ink is there: take it; the line
                     # is confirmed or flagged with the others (the two readings differ).
                     values[column], seen[column] = first, True
@@ -454,6 +568,15 @@ class OcrPipeline:
                 # Something is printed there: read that cell alone, as digits.
                 cell = self._read_cell(grey, columns, column, row)
                 value = _CELL_VALUES.get(cell.text) if cell is not None else None
+                if cell is not None and value is None and cell.text in _LOOKALIKE_CELLS:
+                    value = _LOOKALIKE_CELLS[cell.text]
+                    item.reasons.append(
+                        f"table cell ({_COLUMN_NAMES[column]}) read '{cell.text}', taken as {value}"
+                    )
+                if (cell is None or value is None) and first != "0":
+                    # Unreadable here, read by the page's first reading: taken, and flagged above.
+                    values[column], seen[column] = first, True
+                    continue
                 if cell is None or value is None:
                     item.reasons.append(
                         f"table cell ({_COLUMN_NAMES[column]}) has print the OCR did not read"
@@ -477,7 +600,7 @@ class OcrPipeline:
             cv2.resize(crop, None, fx=zoom, fy=zoom, interpolation=cv2.INTER_CUBIC), dtype=np.uint8
         )
         try:
-            words = read_words(big, psm=7, timeout=self.page_timeout)
+            words = _ocr(big, psm=7)
         except PageTimeout:
             return []
         return [
@@ -496,12 +619,20 @@ class OcrPipeline:
 
     def _confirm(self, item: _Item, grey: npt.NDArray[np.uint8]) -> None:
         """Read the item's rows again; the same corrected text twice confirms the uncertain words."""
+        again = self._reread(grey, item.rows[0])
         first = [self._row_key(item.rows[0].words, True, item.cells_left)]
-        second = [self._row_key(self._reread(grey, item.rows[0]), True, item.cells_left)]
+        second = [self._row_key(again, True, item.cells_left)]
+        if first != second and again and item.inline_posology and item.table_cells is None:
+            reread = self._drug(Row(again), None)
+            if reread is not None and reread.inline_posology:
+                _prefer_understood(item, -1, [], reread.inline_posology)
         if item.table_cells is None:
-            for row in item.rows[1:]:
+            for number, row in enumerate(item.rows[1:]):
+                again = self._reread(grey, row)
                 first.append(self._row_key(row.words, False, None))
-                second.append(self._row_key(self._reread(grey, row), False, None))
+                second.append(self._row_key(again, False, None))
+                if first[-1] != second[-1] and again:
+                    _prefer_understood(item, number, again)
         elif item.first_cells is not None and item.first_cells != item.table_cells:
             second.append(f"cells {item.first_cells}")
             first.append(f"cells {item.table_cells}")
@@ -516,8 +647,10 @@ class OcrPipeline:
         if drug:
             while tokens and BULLET_TOKEN.fullmatch(tokens[0]):
                 tokens = tokens[1:]
-            cut = next((i for i, t in enumerate(tokens) if i > 0 and _strength_start(tokens, i)), len(tokens))
-            tokens = self.fixer.fix_words(tokens[:cut], []) + fix_strengths(tokens[cut:], [])
+            cut = _strength_cut(tokens)
+            tokens = _unstop(self.fixer.fix_words(tokens[:cut], []), cut < len(tokens)) + fix_strengths(
+                tokens[cut:], []
+            )
         else:
             tokens = fix_posology(tokens, [])
         return fold(" ".join(tokens))
@@ -528,10 +661,9 @@ class OcrPipeline:
         x1 = min(w, int(columns.centres[column] + 0.45 * columns.width))
         y0, y1 = max(0, int(row.y0 - 0.4 * row.height)), min(h, int(row.y1 + 0.4 * row.height))
         try:
-            words = read_words(
-                grey[y0:y1, x0:x1],
+            words = _ocr(
+                keep_tall_marks(grey[y0:y1, x0:x1], 0.45 * row.height),
                 psm=7,
-                timeout=self.page_timeout,
                 offset=(x0, y0),
                 whitelist="0123456789/,",
             )
@@ -646,6 +778,8 @@ class OcrPipeline:
         for fix in item.fixes:
             if fix.kind == "name":
                 reasons.append(f"drug name corrected: '{fix.before}' read as '{fix.after}'")
+            elif fix.kind == "matrix":
+                reasons.append(f"posology read as '{fix.before}', taken as the matrix '{fix.after}'")
             elif fix.kind == "comma":
                 reasons.append(
                     f"strength read as '{fix.before}', taken as '{fix.after}' (a lost decimal comma)"
@@ -665,6 +799,10 @@ class OcrPipeline:
         elif report.posology is not None and report.posology.dose_per_intake is None:
             # A schedule without a dose ("comprimé matin et soir") is how a lost first digit reads.
             reasons.append("posology without a dose: the first number may have been lost")
+        for matrix in _MATRIX.finditer(posology):
+            high = _high_dose(matrix.group(1))
+            if high:
+                reasons.append(f"{high} units at one moment in '{matrix.group(1)}': check the reading")
         numbers = [w.conf for w in item.posology_words if any(ch.isdigit() for ch in w.text)]
         if numbers and min(numbers) < (floor or POSOLOGY_CONFIDENCE):
             reasons.append(f"a posology number was read with low confidence ({min(numbers):.0f} %)")
@@ -695,6 +833,14 @@ class OcrPipeline:
 _COLUMN_NAMES = ("matin", "midi", "soir", "coucher")
 
 
+def _strength_cut(tokens: list[str]) -> int:
+    """Where the strength begins on a drug line (the name's words are before it). The first word
+    itself when the name and the strength were read as one ("Levothyroxine-62,5 µg")."""
+    if len(tokens) > 1 and NAME_NUMBER.match(tokens[0]) and unit_of(tokens[1]) is not None:
+        return 0
+    return next((i for i in range(1, len(tokens)) if _strength_start(tokens, i)), len(tokens))
+
+
 def _strength_start(tokens: list[str], i: int) -> bool:
     token = tokens[i]
     if token[:1].isdigit():
@@ -706,6 +852,19 @@ def _strength_start(tokens: list[str], i: int) -> bool:
     if NAME_NUMBER.match(token) and unit_of(following) is not None:
         return True
     return as_number(token) is not None and unit_of(following) is not None
+
+
+def _unstop(name: list[str], strength_follows: bool) -> list[str]:
+    """The name's words without a stop or comma glued to the last one when the strength follows: no
+    drug is printed "VIATRIS, 500 mg", a speck read as a comma is (and the strength is then lost)."""
+    if not strength_follows:
+        return name
+    name = list(name)
+    while len(name) > 1 and name[-1] and all(ch in ".,;:" for ch in name[-1]):
+        name.pop()  # "ACCORD , 50 mg": the speck read as a word of its own
+    if name and len(name[-1]) > 1 and name[-1][-1] in ".,":
+        name[-1] = name[-1][:-1]
+    return name
 
 
 def _looks_like_drug(strengths: tuple[Strength, ...], tokens: list[str]) -> bool:
@@ -733,13 +892,52 @@ def _posology_head(words: list[Word]) -> bool:
     return bool(head) and (head[0].isdigit() or head.split()[0] in POSOLOGY_WORDS)
 
 
+def _prefer_understood(item: _Item, number: int, again: list[Word], other: str | None = None) -> None:
+    """A posology the first reading made nonsense of ("1-14", "1 cpri)", "le matin") and the second
+    reading understands: the second is kept. The line stays flagged (the readings differ); it is at
+    least flagged with the right value. ``number``: the posology row, -1 for the drug row's tail."""
+    if number >= len(item.posology_parts):
+        return
+    current = item.inline_posology if number < 0 else item.posology_parts[number]
+    if other is None:
+        other = " ".join(fix_posology([w.text for w in again], []))
+    if current is None or _understood(current) or not _understood(other):
+        return
+    if number < 0:
+        item.inline_posology = other
+    else:
+        item.posology_parts[number] = other
+    item.reasons.append(f"posology taken from a second reading: '{other}' (first read '{current}')")
+
+
+def _high_dose(matrix: str) -> str | None:
+    """A value over 4 in a matin-midi-soir matrix: rare on an ordonnance, and how a misread "0" (6, 8,
+    9) or a speck glued to a digit ("06") reads. Never taken without a look."""
+    return next((part for part in matrix.split("-") if "/" not in part and int(part) > 4), None)
+
+
+def _understood(posology: str) -> bool:
+    if any(_high_dose(m.group(1)) for m in _MATRIX.finditer(posology)):
+        return False  # "1-06-1": parsed, but as no prescriber writes it (see _review)
+    parsed = parse_posology(posology)
+    has_frequency = parsed.intakes_per_day is not None or parsed.as_needed
+    return parsed.parsed and parsed.dose_per_intake is not None and has_frequency
+
+
 def _uncertain(item: _Item) -> bool:
     name = min((w.conf for w in item.name_words if any(ch.isalpha() for ch in w.text)), default=100.0)
     numbers = [w.conf for w in item.posology_words if any(ch.isdigit() for ch in w.text)]
+    words = [w.conf for w in item.posology_words if sum(ch.isalpha() for ch in w.text) >= 2]
+    posology = " ".join(p for p in (item.inline_posology, *item.posology_parts) if p)
     return (
         name < NAME_CONFIDENCE
+        # A posology the parser does not understand ("le matin", "1-06-1") is often a misreading.
+        or (item.table_cells is None and bool(posology) and not _understood(posology))
         or _strength_confidence(item.drug_words) < CONFUSABLE_CONFIDENCE
-        or (bool(numbers) and min(numbers) < POSOLOGY_CONFIDENCE)
+        # Every digit has a look-alike (1/4/7, 5/6/8, 0/8/9): a dose read at less than full
+        # confidence is read again, as a strength is; a posology word too ("matin" / "midi").
+        or (bool(numbers) and min(numbers) < CONFUSABLE_CONFIDENCE)
+        or (bool(words) and min(words) < NAME_CONFIDENCE)
         or (
             item.first_cells is not None
             and item.table_cells is not None

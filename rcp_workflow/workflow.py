@@ -39,7 +39,7 @@ from rcp_workflow.models import (
     Recommendation,
     User,
 )
-from rcp_workflow.ppp import build
+from rcp_workflow.ppp import build, labels
 from rcp_workflow.ppp.model import PPPDocument, Professional
 from rcp_workflow.preconditions import ELIGIBILITY_KEY, PRECONDITIONS, Facts
 from rcp_workflow.schemas import (
@@ -622,11 +622,7 @@ class WorkflowService:
                 rationale=r.rationale,
                 outcome=r.decision_outcome or "",
                 comment=r.decision_comment,
-                decided_by=(
-                    f"{professional(r.decided_by).name} ({professional(r.decided_by).role})"
-                    if r.decided_by
-                    else ""
-                ),
+                decided_by=_signed(professional(r.decided_by)) if r.decided_by else "",
                 responsible_role=r.responsible_role,
                 before=r.before,
                 after=r.after,
@@ -976,3 +972,8 @@ def _reviewed_lines(analysis: Analysis) -> tuple[build.ReviewedLine, ...]:
             )
         )
     return tuple(out)
+
+
+def _signed(person: Professional) -> str:
+    # The plan is read by people: the role as a French label, not its code.
+    return f"{person.name} ({labels.role_label(person.role)})"

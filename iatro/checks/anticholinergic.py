@@ -149,19 +149,48 @@ class AnticholinergicCheck:
         if not by_substance:
             raise KnowledgeBaseCorrupt("the knowledge base has no ACB table (tables.json 'acb')")
         self._rows = {sid: tuple(rows) for sid, rows in by_substance.items()}
+        # A rating depends on the substance, the route and the scale only: computed once each.
+        self._rated: dict[tuple[int, str | None, str], _Rated | None] = {}
+        self._notes: dict[tuple[int, str | None], str] = {}
+        self._basis: dict[tuple[int, str | None], tuple[_Rated | None, str]] = {}
+        self._other_values: dict[tuple[int, str | None], tuple[int | None, ...]] = {}
+
+    def _rate(self, substance_id: int, route: str | None, scale: str) -> _Rated | None:
+        key = (substance_id, route, scale)
+        try:
+            return self._rated[key]
+        except KeyError:
+            rated = self._rated[key] = _rate(self._rows.get(substance_id, ()), route, scale)
+            return rated
 
     def _acb(self, exposure: Exposure) -> tuple[_Rated | None, str | None]:
-        rows = self._rows.get(exposure.substance_id, ())
-        primary = _rate(rows, exposure.route, PRIMARY)
+        primary = self._rate(exposure.substance_id, exposure.route, PRIMARY)
         if primary is not None:
             return primary, "Boustani 2008"
-        fallback = _rate(rows, exposure.route, FALLBACK)
+        fallback = self._rate(exposure.substance_id, exposure.route, FALLBACK)
         if fallback is not None:
             return fallback, "ACBcalc (Boustani 2008 silent)"
         return None, None
 
+    def _acb_basis(self, exposure: Exposure) -> tuple[_Rated | None, str]:
+        """The ACB rating of an exposure and where it comes from, once per (substance, route)."""
+        key = (exposure.substance_id, exposure.route)
+        found = self._basis.get(key)
+        if found is None:
+            rated, how = self._acb(exposure)
+            text = "" if rated is None else f"{how}: {', '.join(rated.rows)}{self._route_note(exposure)}"
+            found = self._basis[key] = (rated, text)
+        return found
+
     def _route_note(self, exposure: Exposure) -> str:
         """Other scales' rows written for this very route, to be shown beside a route-blind ACB value."""
+        key = (exposure.substance_id, exposure.route)
+        note = self._notes.get(key)
+        if note is None:
+            note = self._notes[key] = self._route_note_of(exposure)
+        return note
+
+    def _route_note_of(self, exposure: Exposure) -> str:
         notes = [
             f"{row.name} {scale} {value}"
             for row in self._rows.get(exposure.substance_id, ())
@@ -182,16 +211,16 @@ class AnticholinergicCheck:
         refs: dict[str, SubstanceRef] = {}
         not_rated: dict[str, None] = {}
         for exposure in ctx.exposures:
-            rated, how = self._acb(exposure)
+            rated, basis_text = self._acb_basis(exposure)
             name = exposure.name
-            if rated is None or how is None:
+            if rated is None:
                 not_rated[name] = None
                 continue
             if rated.route_unknown:
                 missing.append(f"line {exposure.line} ({name}): route")
             if name not in scores or rated.value > scores[name]:
                 scores[name] = rated.value
-                basis[name] = f"{how}: {', '.join(rated.rows)}{self._route_note(exposure)}"
+                basis[name] = basis_text
                 if rated.conflict:
                     conflicts[name] = f"rows disagree ({rated.conflict}); highest kept"
             lines.setdefault(name, set()).add(exposure.line)
@@ -226,15 +255,20 @@ class AnticholinergicCheck:
         )
 
     def _other_scales(self, ctx: CheckContext) -> dict[str, object]:
-        out: dict[str, object] = {}
-        for scale in OTHER_SCALES:
-            by_name: dict[str, int] = {}
-            for exposure in ctx.exposures:
-                rated = _rate(self._rows.get(exposure.substance_id, ()), exposure.route, scale)
-                if rated is not None:
-                    by_name[exposure.name] = max(rated.value, by_name.get(exposure.name, 0))
-            out[scale] = {"total": sum(by_name.values()), "by_substance": dict(sorted(by_name.items()))}
-        return out
+        by_scale: list[dict[str, int]] = [{} for _ in OTHER_SCALES]
+        for exposure in ctx.exposures:
+            key = (exposure.substance_id, exposure.route)
+            values = self._other_values.get(key)
+            if values is None:
+                rated = (self._rate(*key, scale) for scale in OTHER_SCALES)
+                values = self._other_values[key] = tuple(None if r is None else r.value for r in rated)
+            for by_name, value in zip(by_scale, values, strict=True):
+                if value is not None:
+                    by_name[exposure.name] = max(value, by_name.get(exposure.name, 0))
+        return {
+            scale: {"total": sum(by_name.values()), "by_substance": dict(sorted(by_name.items()))}
+            for scale, by_name in zip(OTHER_SCALES, by_scale, strict=True)
+        }
 
     def _alert(
         self,

@@ -238,6 +238,10 @@ def _prior(table: Mapping[str, float], strength: str, row: Mapping[str, Any]) ->
     return table[strength]
 
 
+# Alerts remembered per (victim, perpetrators) combination; beyond, the memo starts afresh.
+_ALERT_MEMO = 50_000
+
+
 class CypModel:
     """The FDA roles with their parameters, indexed by substance id; built once per KB."""
 
@@ -283,6 +287,15 @@ class CypModel:
         for p in perpetrators.values():
             for sid in p.requires:
                 self.by_substance[sid].append(p)
+        self._alerts: dict[
+            tuple[tuple[Exposure, ...], tuple[Value, str], str, tuple[_Active, ...]], Alert | None
+        ] = {}
+        # Substance id -> the enzymes it is a substrate of, in ``ENZYMES`` order, with its parameters.
+        self._substrate_of: dict[int, tuple[tuple[str, tuple[Value, str]], ...]] = {}
+        for sid in sorted({sid for sid, _ in substrate}):
+            self._substrate_of[sid] = tuple(
+                (enzyme, substrate[sid, enzyme]) for enzyme in ENZYMES if (sid, enzyme) in substrate
+            )
 
     @classmethod
     def from_kb(cls, kb: KnowledgeBase) -> CypModel:
@@ -302,24 +315,32 @@ class CypModel:
                 systemic[e.substance_id].append(e)
             if e.route not in _LOCAL_FOR_VICTIM:
                 victims[e.substance_id].append(e)
+        # The perpetrators present, per enzyme, each set filled in the order the prescription lists
+        # them (a set's iteration order depends on it).
+        present: dict[str, set[Perpetrator]] = defaultdict(set)
+        for sid in systemic:
+            for p in self.by_substance.get(sid, ()):
+                present[p.enzyme].add(p)
         alerts = []
         for sid, exposures in victims.items():
-            for enzyme in ENZYMES:
-                found = self.substrate.get((sid, enzyme))
-                if found is None:
-                    continue
-                active = self._active(sid, enzyme, frozenset(e.line for e in exposures), systemic)
+            for enzyme, found in self._substrate_of.get(sid, ()):
+                active = self._active(sid, enzyme, frozenset(e.line for e in exposures), systemic, present)
                 alert = self._alert(exposures, found, enzyme, active) if active else None
                 if alert is not None:
                     alerts.append(alert)
         return sorted(alerts, key=lambda a: (-_RANK[a.severity], a.rule_id))
 
     def _active(
-        self, victim: int, enzyme: str, victim_lines: frozenset[int], systemic: Mapping[int, list[Exposure]]
+        self,
+        victim: int,
+        enzyme: str,
+        victim_lines: frozenset[int],
+        systemic: Mapping[int, list[Exposure]],
+        present: Mapping[str, set[Perpetrator]],
     ) -> list[_Active]:
         """Perpetrators on ``enzyme`` prescribed on other lines; a combination replaces its parts."""
         found: list[tuple[Perpetrator, tuple[Exposure, ...]]] = []
-        for p in {p for sid in systemic for p in self.by_substance.get(sid, ()) if p.enzyme == enzyme}:
+        for p in present.get(enzyme, ()):
             if victim in p.requires:
                 continue  # a drug's effect on its own metabolism is already in its usual exposure
             # A perpetrator in the victim's own product is part of that product's usual exposure.
@@ -336,6 +357,19 @@ class CypModel:
         return sorted(active, key=lambda a: (a.names, a.perpetrator.role))
 
     def _alert(
+        self, victim: list[Exposure], found: tuple[Value, str], enzyme: str, active: list[_Active]
+    ) -> Alert | None:
+        """The victim's alert: a pure function of its arguments, so each combination is built once."""
+        key = (tuple(victim), found, enzyme, tuple(active))
+        try:
+            return self._alerts[key]
+        except KeyError:
+            if len(self._alerts) >= _ALERT_MEMO:
+                self._alerts.clear()
+            alert = self._alerts[key] = self._build_alert(victim, found, enzyme, active)
+            return alert
+
+    def _build_alert(
         self, victim: list[Exposure], found: tuple[Value, str], enzyme: str, active: list[_Active]
     ) -> Alert | None:
         cr, victim_fda = found

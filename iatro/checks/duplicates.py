@@ -44,6 +44,8 @@ class DuplicateCheck:
             DuplicateGroup(g["id"], g["label"], tuple(g["atc"]), tuple(g.get("exclude_atc", ())))
             for g in raw["groups"]
         )
+        # ATC codes of an exposure -> indices of the groups it belongs to (``holds`` reads only them).
+        self._groups_of: dict[tuple[str, ...], tuple[int, ...]] = {}
 
     def run(self, ctx: CheckContext) -> CheckResult:
         alerts = [*self._same_substance(ctx), *self._same_class(ctx)]
@@ -84,9 +86,19 @@ class DuplicateCheck:
         return alerts
 
     def _same_class(self, ctx: CheckContext) -> list[Alert]:
+        members_of: dict[int, list[Exposure]] = {}
+        for exposure in ctx.exposures:
+            groups = self._groups_of.get(exposure.atc)
+            if groups is None:
+                groups = tuple(i for i, g in enumerate(self.groups) if g.holds(exposure))
+                self._groups_of[exposure.atc] = groups
+            for i in groups:
+                members_of.setdefault(i, []).append(exposure)
         alerts = []
-        for group in self.groups:
-            members = [e for e in ctx.exposures if group.holds(e)]
+        for i, group in enumerate(self.groups):
+            members = members_of.get(i)
+            if not members:
+                continue
             substances = {e.substance_id: e for e in members}
             if len(substances) < 2 or len({e.line for e in members}) < 2:
                 continue

@@ -210,11 +210,21 @@ class EligibilityCheck:
         for entry in self.table.entries:
             self._entry_ids[entry.id] = substance_ids(kb, entry.names, f"{TABLE}: {entry.id}")
         self._atc = {s.id: s.atc for s in kb.substances}
+        # What ``_nti`` reads of an exposure -> its answer, computed once per combination.
+        self._nti_cache: dict[tuple[int, tuple[str, ...], str | None], tuple[NtiEntry, Truth] | None] = {}
 
     # -- narrow-therapeutic-index drugs -----------------------------------------------------------
 
     def _nti(self, exposure: Exposure) -> tuple[NtiEntry, Truth] | None:
         """The NTI entry an exposure meets: True, or None when its unknown route could exclude it."""
+        key = (exposure.substance_id, exposure.atc, exposure.route)
+        try:
+            return self._nti_cache[key]
+        except KeyError:
+            found = self._nti_cache[key] = self._nti_of(exposure)
+            return found
+
+    def _nti_of(self, exposure: Exposure) -> tuple[NtiEntry, Truth] | None:
         for entry in self.table.entries:
             by_name = exposure.substance_id in self._entry_ids[entry.id]
             codes = (*exposure.atc, *self._atc.get(exposure.substance_id, ()))

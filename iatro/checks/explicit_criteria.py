@@ -217,6 +217,8 @@ class _Compiled:
     # Filled as codes are met (ATC and CIM-10 codes recur from one prescription to the next).
     atc_memo: dict[str, tuple[int, ...]] = field(default_factory=dict)  # ATC code -> selectors
     cim_memo: dict[str, tuple[tuple[int, bool], ...]] = field(default_factory=dict)  # code -> (group, exact)
+    # (ATC codes, name) of an exposure -> the selectors it meets, each once, in first-met order.
+    exposure_memo: dict[tuple[tuple[str, ...], str], tuple[int, ...]] = field(default_factory=dict)
 
 
 class _Builder:
@@ -402,23 +404,32 @@ def _selectors_of(compiled: _Compiled, code: str) -> tuple[int, ...]:
 def _selected(compiled: _Compiled, exposures: Sequence[Exposure]) -> dict[int, list[int]]:
     """Selector id -> indices of the exposures it selects."""
     found: dict[int, list[int]] = {}
-    memo = compiled.atc_memo
-    names = compiled.name_index
+    memo = compiled.exposure_memo
     for i, exp in enumerate(exposures):
-        for code in exp.atc:
-            sids = memo.get(code)
-            if sids is None:
-                sids = _selectors_of(compiled, code)
-            for sid in sids:
-                hits = found.setdefault(sid, [])
-                if not hits or hits[-1] != i:
-                    hits.append(i)
-        if names:
-            for sid in names.get(_name_key(exp.name), ()):
-                hits = found.setdefault(sid, [])
-                if not hits or hits[-1] != i:
-                    hits.append(i)
+        sids = memo.get((exp.atc, exp.name))
+        if sids is None:
+            sids = _selectors_of_exposure(compiled, exp)
+        for sid in sids:
+            hits = found.get(sid)
+            if hits is None:
+                found[sid] = [i]
+            else:
+                hits.append(i)
     return found
+
+
+def _selectors_of_exposure(compiled: _Compiled, exp: Exposure) -> tuple[int, ...]:
+    """Selectors through the exposure's ATC codes, then through its name, each once."""
+    sids: list[int] = []
+    for code in exp.atc:
+        found = compiled.atc_memo.get(code)
+        sids.extend(found if found is not None else _selectors_of(compiled, code))
+    if compiled.name_index:
+        sids.extend(compiled.name_index.get(_name_key(exp.name), ()))
+    unique = tuple(dict.fromkeys(sids))
+    if len(compiled.exposure_memo) < _MEMO_SIZE:
+        compiled.exposure_memo[exp.atc, exp.name] = unique
+    return unique
 
 
 def _groups_of(compiled: _Compiled, code: str) -> tuple[tuple[int, bool], ...]:
@@ -791,8 +802,17 @@ def merge_hits(hits: Iterable[CriterionHit]) -> list[MergedFinding]:
         omissions = [g for g in omissions if not any(g is j for j in joined)] + [merged]
 
     findings = []
+    # Each hit's place in the input (by identity: comparing hits field by field is what was slow).
+    place = {id(hit): i for i, hit in enumerate(items)}
     for members in [*pim.values(), *omissions]:
-        members.sort(key=items.index)
+        if len(members) == 1:  # the common case, without the merging
+            h = members[0]
+            lines = tuple(sorted(set(h.lines)))
+            substances = tuple(dict.fromkeys(h.substances))
+            citation = Citation(h.list_id, h.edition, h.criterion_id, h.description)
+            findings.append(MergedFinding(h.kind, lines, substances, h.severity, (citation,), (h,)))
+            continue
+        members.sort(key=lambda hit: place[id(hit)])
         lines = tuple(sorted({n for h in members for n in h.lines}))
         substances = tuple(dict.fromkeys(s for h in members for s in h.substances))
         severity = max((h.severity for h in members), key=lambda s: SEVERITY_RANK.get(s, -1))

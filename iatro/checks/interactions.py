@@ -14,8 +14,7 @@ pair's alert carries the worst qualified level and every rule that matched.
 from __future__ import annotations
 
 from collections import defaultdict
-from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 import yaml
 
@@ -30,10 +29,33 @@ from iatro.model.report import Alert, SubstanceRef
 
 SOURCE = "ANSM thésaurus des interactions médicamenteuses"
 _NOBODY = Exposure(line=-1, substance_id=-1, name="", atc=())
+# Bounds the memo tables of the fast path (a long-running service sees ever new dose combinations).
+_CACHE_LIMIT = 200_000
+
+# (rule index, x is the side-a exposure, rank of x's entry, rank of y's entry, via of a, via of b)
+_Proto = tuple[int, bool, int, int, str, str]
+# (minus the level's rank, substance names): how alerts sort, before their lines.
+_Order = tuple[int, tuple[str, ...]]
+# What ``qualify`` reads of an exposure, and of the patient.
+_DoseKey = tuple[int, str, tuple[str, ...], str | None, float | None, float | None, float | None]
+_Facts = tuple[tuple[str, ...], str | None, int | None, float | None, float | None]
 
 
-@dataclass(frozen=True, slots=True)
-class Finding:
+def _dose_key(e: Exposure) -> _DoseKey:
+    return (e.substance_id, e.name, e.aliases, e.route, e.mg_per_intake, e.mg_per_day, e.intakes_per_day)
+
+
+def _patient_facts(patient: Patient) -> _Facts:
+    return (patient.conditions, patient.sex, patient.age, patient.egfr_ml_min, patient.labs.potassium_mmol_l)
+
+
+def _order(item: tuple[tuple[int, int, int, int, int], Exposure, Exposure, str, str]) -> tuple[int, ...]:
+    return item[0]
+
+
+class Finding(NamedTuple):
+    """One rule met by one pair of exposures (a named tuple: built by the dozen per prescription)."""
+
     rule: InteractionRule
     level: QualifiedLevel
     first: Exposure  # the exposure matched to rule.a
@@ -82,6 +104,18 @@ class InteractionIndex:
         self.memberships = tuple(memberships)
         # Most rules carry no qualification: their level is the same for every pair, computed once.
         self._unqualified = tuple(qualify(rule, None, _NOBODY, _NOBODY, Patient()) for rule in self.rules)
+        # Caches of the fast path; every entry is a pure function of its key (see ``findings``).
+        self._entries: dict[tuple[int, str | None, tuple[str, ...]], tuple[tuple[int, int, str], ...]] = {}
+        self._entry_ids: dict[tuple[int, str | None, tuple[str, ...]], int] = {}
+        self._pair_protos: dict[int, dict[int, tuple[_Proto, ...]]] = {}
+        self._proto_count = 0
+        self._qualified_cache: dict[tuple[int, _DoseKey, _DoseKey, _Facts], QualifiedLevel] = {}
+        self._qualification_of = tuple(self.qualifications.get(rule.rule_id) for rule in self.rules)
+        self._single_alerts: dict[tuple[object, ...], tuple[Alert, _Order]] = {}
+        self._alerts: dict[tuple[tuple[int, int], tuple[tuple[object, ...], ...]], tuple[Alert, _Order]] = {}
+        self._refs: dict[tuple[int, str | None], SubstanceRef] = {}
+        self._mechanisms: dict[str, str] = {}
+        self._source = f"{SOURCE}, {self.edition}"
         # Sides that name a route ("médicaments administrés par voie orale"): met through the route.
         self.route_sides: dict[str, list[tuple[int, int, str, frozenset[str] | None]]] = defaultdict(list)
         for side_name, side_routes, only in _route_sides(kb):
@@ -89,60 +123,189 @@ class InteractionIndex:
                 for route in side_routes:
                     self.route_sides[route].append((rule_index, side, side_name, only))
 
-    def findings(self, ctx: CheckContext, line: int | None = None) -> dict[tuple[int, int], list[Finding]]:
-        """Qualified findings grouped by unordered substance-id pair (only pairs with ``line`` if given)."""
-        buckets: dict[int, tuple[list[tuple[Exposure, str]], list[tuple[Exposure, str]]]] = {}
-        for exposure in ctx.exposures:
-            for rule_index, side, name in self.memberships[exposure.substance_id]:
-                buckets.setdefault(rule_index, ([], []))[side].append((exposure, name))
+    def entries(self, exposure: Exposure) -> tuple[tuple[int, int, str], ...]:
+        """The (rule, side, via) an exposure meets, in the order detection lists them.
+
+        Memberships through the substance's index names first, then the route-restricted ones (an
+        unknown route keeps them: the worse reading), then the sides named by a route. Depends on
+        the substance, its route and its index names only, so it is computed once per such triple.
+        """
+        key = (exposure.substance_id, exposure.route, exposure.aliases)
+        found = self._entries.get(key)
+        if found is None:
+            out = list(self.memberships[exposure.substance_id])
             for rule_index, side, name, routes in self.conditional.get(exposure.substance_id, ()):
-                # An unknown route keeps the membership: the worse reading.
                 if exposure.route is None or exposure.route in routes:
-                    buckets.setdefault(rule_index, ([], []))[side].append((exposure, name))
+                    out.append((rule_index, side, name))
             if exposure.route is not None:
                 for rule_index, side, name, only in self.route_sides.get(exposure.route, ()):
                     if only is None or not only.isdisjoint(map(name_key, exposure.aliases)):
-                        buckets.setdefault(rule_index, ([], []))[side].append((exposure, name))
+                        out.append((rule_index, side, name))
+            found = self._entries[key] = tuple(out)
+        return found
+
+    def _protos(self, x: int, y: int, ex: Exposure, ey: Exposure) -> tuple[_Proto, ...]:
+        """Candidate findings between two exposures (x listed before y), in detection order.
+
+        For one rule, detection pairs every side-a entry with every side-b entry in the order of the
+        prescription: x's side-a entries with y's side-b ones, then y's side-a with x's side-b.
+        """
+        if self._proto_count >= _CACHE_LIMIT:
+            self._pair_protos.clear()
+            self._proto_count = 0
+        row = self._pair_protos.setdefault(x, {})
+        found = row.get(y)
+        if found is not None:
+            return found
+        sides_x: dict[tuple[int, int], list[str]] = defaultdict(list)
+        sides_y: dict[tuple[int, int], list[str]] = defaultdict(list)
+        for rule_index, side, name in self.entries(ex):
+            sides_x[rule_index, side].append(name)
+        for rule_index, side, name in self.entries(ey):
+            sides_y[rule_index, side].append(name)
+        out: list[_Proto] = []
+        for rule_index in sorted({r for r, _ in sides_x} & {r for r, _ in sides_y}):
+            for k1, via_a in enumerate(sides_x.get((rule_index, 0), ())):
+                for k2, via_b in enumerate(sides_y.get((rule_index, 1), ())):
+                    out.append((rule_index, True, k1, k2, via_a, via_b))
+            for k1, via_a in enumerate(sides_y.get((rule_index, 0), ())):
+                for k2, via_b in enumerate(sides_x.get((rule_index, 1), ())):
+                    out.append((rule_index, False, k1, k2, via_a, via_b))
+        found = row[y] = tuple(out)
+        self._proto_count += 1
+        return found
+
+    def _entry_key(self, exposure: Exposure) -> int:
+        key = (exposure.substance_id, exposure.route, exposure.aliases)
+        found = self._entry_ids.get(key)
+        if found is None:
+            found = self._entry_ids[key] = len(self._entry_ids)
+        return found
+
+    def _qualified(
+        self,
+        rule_index: int,
+        first: Exposure,
+        second: Exposure,
+        patient: Patient,
+        facts: _Facts,
+        doses: tuple[_DoseKey, _DoseKey] | None = None,
+    ) -> QualifiedLevel:
+        """``qualify`` memoised on what it reads: the rule, both exposures' doses and route, the patient."""
+        qualification = self._qualification_of[rule_index]
+        if qualification is None:
+            return self._unqualified[rule_index]
+        key = (rule_index, *(doses or (_dose_key(first), _dose_key(second))), facts)
+        found = self._qualified_cache.get(key)
+        if found is None:
+            if len(self._qualified_cache) >= _CACHE_LIMIT:
+                self._qualified_cache.clear()
+            found = qualify(self.rules[rule_index], qualification, first, second, patient)
+            self._qualified_cache[key] = found
+        return found
+
+    def findings(self, ctx: CheckContext, line: int | None = None) -> dict[tuple[int, int], list[Finding]]:
+        """Qualified findings grouped by unordered substance-id pair (only pairs with ``line`` if given).
+
+        Gives exactly what :func:`iatro.checks.interactions_reference.reference_findings` gives (same
+        findings, same order), from pair candidates computed once per pair of (substance, route).
+        """
+        active = [(i, e, self._entry_key(e)) for i, e in enumerate(ctx.exposures) if self.entries(e)]
+        generated: list[tuple[tuple[int, int, int, int, int], Exposure, Exposure, str, str]] = []
+        protos = self._pair_protos
+        for n, (ix, ex, kx) in enumerate(active):
+            row = protos.get(kx)
+            for iy, ey, ky in active[n + 1 :]:
+                if ex.substance_id == ey.substance_id or ex.line == ey.line:
+                    continue
+                if line is not None and line != ex.line and line != ey.line:
+                    continue
+                candidates = row.get(ky) if row is not None else None
+                if candidates is None:
+                    candidates = self._protos(kx, ky, ex, ey)
+                    row = protos.get(kx)
+                for rule_index, x_first, k1, k2, via_a, via_b in candidates:
+                    if x_first:
+                        generated.append(((rule_index, ix, k1, iy, k2), ex, ey, via_a, via_b))
+                    else:
+                        generated.append(((rule_index, iy, k1, ix, k2), ey, ex, via_a, via_b))
         pairs: dict[tuple[int, int], list[Finding]] = defaultdict(list)
-        for rule_index in sorted(buckets):
-            side_a, side_b = buckets[rule_index]
-            if not side_a or not side_b:
-                continue
-            rule = self.rules[rule_index]
-            for first, via_first in side_a:
-                for second, via_second in side_b:
-                    if first.substance_id == second.substance_id or first.line == second.line:
-                        continue
-                    if line is not None and line not in (first.line, second.line):
-                        continue
-                    qualification = self.qualifications.get(rule.rule_id)
-                    level = (
-                        qualify(rule, qualification, first, second, ctx.patient)
-                        if qualification is not None
-                        else self._unqualified[rule_index]
-                    )
-                    if level.level is None:
-                        continue  # the thesaurus text excludes this combination from the rule
-                    key = (
-                        min(first.substance_id, second.substance_id),
-                        max(first.substance_id, second.substance_id),
-                    )
-                    pairs[key].append(Finding(rule, level, first, second, via_first, via_second))
+        if not generated:
+            return pairs
+        generated.sort(key=_order)
+        facts = _patient_facts(ctx.patient)
+        rules, qualifications, unqualified = self.rules, self._qualification_of, self._unqualified
+        doses: dict[int, _DoseKey] = {}
+        for (rule_index, first_index, _, second_index, _), first, second, via_a, via_b in generated:
+            if qualifications[rule_index] is None:
+                level = unqualified[rule_index]
+            else:
+                dose_first = doses.get(first_index) or doses.setdefault(first_index, _dose_key(first))
+                dose_second = doses.get(second_index) or doses.setdefault(second_index, _dose_key(second))
+                level = self._qualified(
+                    rule_index, first, second, ctx.patient, facts, (dose_first, dose_second)
+                )
+                if level.level is None:
+                    continue  # the thesaurus text excludes this combination from the rule
+            a, b = first.substance_id, second.substance_id
+            pairs[(a, b) if a < b else (b, a)].append(
+                Finding(rules[rule_index], level, first, second, via_a, via_b)
+            )
         return pairs
 
     def check(self, ctx: CheckContext, line: int | None = None) -> list[Alert]:
         """Alerts of the prescription; with ``line``, only those involving that line (re-checks)."""
-        alerts = [self._alert(key, found) for key, found in self.findings(ctx, line).items()]
-        return sorted(alerts, key=_alert_order)
+        ordered = [self._alert(key, found) for key, found in self.findings(ctx, line).items()]
+        # Worst level first, then substance names, then lines (the order key is kept with the alert).
+        ordered.sort(key=lambda item: (*item[1], item[0].lines))
+        return [alert for alert, _ in ordered]
 
-    def _alert(self, key: tuple[int, int], found: list[Finding]) -> Alert:
-        found = sorted(found, key=lambda f: (-_rank(f), f.rule.rule_id, f.first.line, f.second.line))
+    def _alert(self, key: tuple[int, int], found: list[Finding]) -> tuple[Alert, _Order]:
+        """The pair's alert and its order key; a pure function of what it reads, built once per pair.
+
+        A pair met through one finding (the common case) reads its two lines only for ``lines``: the
+        alert is remembered without them and copied with this prescription's lines.
+        """
+        if len(found) == 1:
+            f = found[0]
+            single: tuple[object, ...] = (key, f.rule.rule_id, f.level, f.first.substance_id)
+            single += (f.first.atc, f.second.atc, f.via_first, f.via_second)
+            lines = (
+                (f.first.line, f.second.line)
+                if f.first.line < f.second.line
+                else (f.second.line, f.first.line)
+            )
+            template = self._single_alerts.get(single)
+            if template is None:
+                if len(self._single_alerts) >= _CACHE_LIMIT:
+                    self._single_alerts.clear()
+                template = self._single_alerts[single] = _ordered(self._build_alert(key, found))
+            alert, order = template
+            return (alert if alert.lines == lines else alert.model_copy(update={"lines": lines})), order
+        memo_key = (
+            key,
+            tuple(
+                (
+                    *(f.rule.rule_id, f.level, f.first.substance_id, f.first.line, f.second.line),
+                    *(f.first.atc, f.second.atc, f.via_first, f.via_second),
+                )
+                for f in found
+            ),
+        )
+        built = self._alerts.get(memo_key)
+        if built is None:
+            if len(self._alerts) >= _CACHE_LIMIT:
+                self._alerts.clear()
+            built = self._alerts[memo_key] = _ordered(self._build_alert(key, found))
+        return built
+
+    def _build_alert(self, key: tuple[int, int], found: list[Finding]) -> Alert:
+        if len(found) > 1:
+            found = sorted(found, key=lambda f: (-_rank(f), f.rule.rule_id, f.first.line, f.second.line))
         main = found[0]
         level = main.level.level
         assert level is not None  # excluded findings were dropped in findings()
-        substances = tuple(
-            SubstanceRef(name=self.kb.substances[sid].name, atc=_atc(self.kb, sid, found)) for sid in key
-        )
+        substances = tuple(self._substance_ref(sid, _atc(self.kb, sid, found)) for sid in key)
         lines = tuple(sorted({f.first.line for f in found} | {f.second.line for f in found}))
         via = tuple(dict.fromkeys(name for f in found for name in (f.via_first, f.via_second)))
         condition = next((e.condition for e in main.rule.levels if e.level == level), "")
@@ -153,13 +316,13 @@ class InteractionIndex:
         message = f"{LEVEL_LABEL[level]} : {names}"
         if main.rule.mechanism:
             # The thesaurus keeps the PDF's line breaks; a message reads as one sentence.
-            message += ". " + " ".join(main.rule.mechanism.split())
+            message += ". " + self._mechanism(main.rule)
         return Alert(
             type="interaction",
             severity=level,
             substances=substances,
             lines=lines,
-            source=f"{SOURCE}, {self.edition}",
+            source=self._source,
             edition=self.edition,
             rule_id=main.rule.rule_id,
             related_rules=tuple(dict.fromkeys(others)),
@@ -169,6 +332,19 @@ class InteractionIndex:
             unresolved_conditions=unresolved,
             why=why,
         )
+
+    def _substance_ref(self, substance_id: int, atc: str | None) -> SubstanceRef:
+        found = self._refs.get((substance_id, atc))
+        if found is None:
+            name = self.kb.substances[substance_id].name
+            found = self._refs[substance_id, atc] = SubstanceRef(name=name, atc=atc)
+        return found
+
+    def _mechanism(self, rule: InteractionRule) -> str:
+        found = self._mechanisms.get(rule.rule_id)
+        if found is None:
+            found = self._mechanisms[rule.rule_id] = " ".join(rule.mechanism.split())
+        return found
 
 
 def _class_conditions(
@@ -222,6 +398,7 @@ def _atc(kb: KnowledgeBase, substance_id: int, found: list[Finding]) -> str | No
     return atc[0] if atc else None
 
 
-def _alert_order(alert: Alert) -> tuple[int, tuple[str, ...], tuple[int, ...]]:
+def _ordered(alert: Alert) -> tuple[Alert, _Order]:
+    """An alert with the part of its sort key that does not depend on lines."""
     rank = LEVEL_RANK.get(alert.severity, 0)  # type: ignore[call-overload]
-    return (-rank, tuple(s.name for s in alert.substances), alert.lines)
+    return alert, (-rank, tuple(s.name for s in alert.substances))

@@ -14,6 +14,8 @@ from iatro.kb.criteria import CriteriaList
 from iatro.kb.store import KnowledgeBase
 from iatro.model.report import Alert, SubstanceRef
 
+_ALERT_MEMO = 50_000
+
 
 class ExplicitCriteriaCheck:
     def __init__(self, kb: KnowledgeBase) -> None:
@@ -30,6 +32,8 @@ class ExplicitCriteriaCheck:
             default=0,
         )
         self._atc = {s.name: (s.atc[0] if s.atc else None) for s in kb.substances}
+        # A finding's alert depends on the finding only: prescriptions repeat the same findings.
+        self._alerts: dict[MergedFinding, Alert] = {}
 
     def run(self, ctx: CheckContext, kinds: frozenset[str] = frozenset({"pim", "omission"})) -> CheckResult:
         result = evaluate_all(self.lists, ctx)
@@ -44,6 +48,15 @@ class ExplicitCriteriaCheck:
         return CheckResult(alerts=alerts, scores={}, eligibility={}, missing_inputs=missing)
 
     def _alert(self, finding: MergedFinding) -> Alert:
+        try:
+            return self._alerts[finding]
+        except KeyError:
+            if len(self._alerts) >= _ALERT_MEMO:
+                self._alerts.clear()
+            alert = self._alerts[finding] = self._build_alert(finding)
+            return alert
+
+    def _build_alert(self, finding: MergedFinding) -> Alert:
         first = finding.hits[0]
         cited = "; ".join(f"{c.list_id} {c.criterion_id}" for c in finding.citations)
         sources = "; ".join(dict.fromkeys(f"{c.list_id} ({c.edition})" for c in finding.citations))

@@ -222,6 +222,8 @@ class QtCheck:
             routes = next((restricted[k] for k in keys if k in restricted), None)
             self._qt[substance.id] = _QtDrug(via, routes)
         self._atc = {s.id: s.atc for s in kb.substances}
+        # (substance, its ATC codes in this product, a factor's prefixes) -> match, computed once.
+        self._atc_matches: dict[tuple[int, tuple[str, ...], tuple[str, ...]], bool] = {}
 
     # -- factors -----------------------------------------------------------------------------------
 
@@ -242,8 +244,13 @@ class QtCheck:
         return sure, maybe
 
     def _atc_match(self, exposure: Exposure, prefixes: tuple[str, ...]) -> bool:
-        codes = (*exposure.atc, *self._atc.get(exposure.substance_id, ()))
-        return any(code.startswith(prefix) for code in codes for prefix in prefixes)
+        key = (exposure.substance_id, exposure.atc, prefixes)
+        found = self._atc_matches.get(key)
+        if found is None:
+            codes = (*exposure.atc, *self._atc.get(exposure.substance_id, ()))
+            found = any(code.startswith(prefix) for code in codes for prefix in prefixes)
+            self._atc_matches[key] = found
+        return found
 
     def run(self, ctx: CheckContext) -> CheckResult:
         patient = ctx.patient

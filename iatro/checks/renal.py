@@ -148,6 +148,8 @@ class RenalCheck:
         self._ids: dict[str, frozenset[int]] = {}
         for rule in self.table.rules:
             self._ids[rule.id] = substance_ids(kb, rule.substances, f"{TABLE}: {rule.id}")
+        # (substance, its ATC codes in this product) -> indices of the rules it meets (``_matches``).
+        self._rules_of: dict[tuple[int, tuple[str, ...]], tuple[int, ...]] = {}
 
     def _matches(self, rule: RenalRule, exposure: Exposure) -> bool:
         if exposure.substance_id in self._ids[rule.id]:
@@ -162,8 +164,17 @@ class RenalCheck:
         alerts: list[Alert] = []
         within: list[str] = []
         not_assessed: list[str] = []
-        for rule in self.table.rules:
-            exposures = [e for e in ctx.exposures if self._matches(rule, e)]
+        matched: dict[int, list[Exposure]] = {}
+        for exposure in ctx.exposures:
+            key = (exposure.substance_id, exposure.atc)
+            rules = self._rules_of.get(key)
+            if rules is None:
+                rules = tuple(i for i, r in enumerate(self.table.rules) if self._matches(r, exposure))
+                self._rules_of[key] = rules
+            for i in rules:
+                matched.setdefault(i, []).append(exposure)
+        for i, rule in enumerate(self.table.rules):
+            exposures = matched.get(i)
             if not exposures:
                 continue
             chosen = values.for_measure(rule.measure)

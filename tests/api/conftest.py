@@ -14,9 +14,11 @@ from iatro.settings import Settings, get_settings
 
 
 @pytest.fixture(scope="session")
-def settings(kb: KnowledgeBase) -> Settings:
+def settings(kb: KnowledgeBase, tmp_path_factory: pytest.TempPathFactory) -> Settings:
     # ``kb`` (tests/conftest.py) builds the KB when it is missing; the app then loads it itself.
-    return get_settings()
+    # The app opens the workflow database at startup: a throwaway one, never ./iatro.sqlite.
+    database = tmp_path_factory.mktemp("workflow-db") / "iatro.sqlite"
+    return get_settings().model_copy(update={"database_url": f"sqlite:///{database}"})
 
 
 @pytest.fixture(scope="session")

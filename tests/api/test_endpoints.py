@@ -184,7 +184,8 @@ def test_unknown_route_and_method_use_the_error_shape(client: TestClient) -> Non
 
 
 def test_without_a_knowledge_base_the_process_is_up_but_not_ready(tmp_path: Path) -> None:
-    with TestClient(create_app(Settings(kb_dir=tmp_path))) as client:
+    settings = Settings(kb_dir=tmp_path, database_url=f"sqlite:///{tmp_path / 'iatro.sqlite'}")
+    with TestClient(create_app(settings)) as client:
         assert client.get("/health").status_code == 200
         ready = client.get("/ready")
         assert ready.status_code == 503

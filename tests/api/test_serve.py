@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import signal
 import subprocess
 import sys
@@ -18,9 +19,12 @@ STARTUP_TIMEOUT_S = 60
 def test_iatro_serve_serves_docs_and_health(tmp_path: Path) -> None:
     port = free_port()
     log = (tmp_path / "serve.log").open("w+")
+    # The workflow database of the served app: a throwaway SQLite file, never ./iatro.sqlite.
+    env = {**os.environ, "IATRO_DATABASE_URL": f"sqlite:///{tmp_path / 'iatro.sqlite'}"}
     process = subprocess.Popen(
         [sys.executable, "-m", "cli.main", "serve", "--host", "127.0.0.1", "--port", str(port)],
         cwd=ROOT,
+        env=env,
         stdout=log,
         stderr=subprocess.STDOUT,
     )
@@ -33,6 +37,14 @@ def test_iatro_serve_serves_docs_and_health(tmp_path: Path) -> None:
         assert httpx.get(f"{base}/openapi.json", timeout=5).json()["info"]["title"] == "Iatro"
         assert httpx.get(f"{base}/health", timeout=5).json() == {"status": "ok"}
         assert httpx.get(f"{base}/v1/drugs", params={"q": "warfarine"}, timeout=5).status_code == 200
+        # On a loopback address the README's run command seeds the demo users (issue 8).
+        login = httpx.post(
+            f"{base}/v1/auth/login",
+            json={"email": "geriatre@demo.iatro.local", "password": "demo-iatro"},
+            timeout=5,
+        )
+        assert login.status_code == 200 and login.json()["token"]
+        assert httpx.get(f"{base}/", timeout=5, follow_redirects=False).status_code in (302, 303, 307)
     except AssertionError:
         log.seek(0)
         print(log.read())

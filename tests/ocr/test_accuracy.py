@@ -1,8 +1,9 @@
 """Accuracy floors of the OCR pipeline on a fixed subset of generated ordonnances (issue 7).
 
 The floors sit one item under what the subset scores on the reference machine (Debian 12,
-tesseract 5.3.0, tesseract-ocr-fra 4.1.0): a regression of the clean-up, the layout or the
-corrections fails here. The full measurement is benchmarks/test_bench_ocr.py.
+tesseract 5.3.0, tesseract-ocr-fra 4.1.0: every figure 1.0, 19 items per variant): a regression of
+the clean-up, the layout or the corrections fails here. The full measurement, and the time per page
+(timings are not asserted in tests), is benchmarks/test_bench_ocr.py.
 """
 
 from __future__ import annotations
@@ -14,9 +15,9 @@ from ocr.tesseract import check_tesseract
 
 # variant -> (recall, precision, strength accuracy, full-line accuracy) floors
 FLOORS = {
-    "clean": (0.95, 0.95, 0.95, 0.9),
-    "scan": (0.9, 0.95, 0.9, 0.8),
-    "photo": (0.9, 0.95, 0.9, 0.8),
+    "clean": (0.94, 0.94, 0.94, 0.94),
+    "scan": (0.94, 0.94, 0.94, 0.94),
+    "photo": (0.94, 0.94, 0.94, 0.94),
 }
 
 
@@ -47,9 +48,3 @@ def test_ald_zones_and_header_hints(subset_metrics: dict[str, Metrics]):
         assert m.zone_total > 0
         assert m.zone_accuracy == 1.0, m.failures
         assert m.header_ok >= 0.75 * m.header_total, [f for f in m.failures if "header" in f]
-
-
-def test_pages_are_read_in_time(subset_metrics: dict[str, Metrics]):
-    # The issue's target is 2.5 s a page; a test machine may be slower, so the floor is looser.
-    for m in subset_metrics.values():
-        assert m.seconds_per_page < 5.0

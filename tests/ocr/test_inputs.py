@@ -14,6 +14,7 @@ from PIL import Image
 from iatro.analysis import Engine
 from iatro.errors import FieldError
 from ocr.generator import DrugPool, decode, generate_page, image_pdf, png, simple_page, text_pdf
+from ocr.model import OcrLine, OcrResult
 from ocr.pipeline import OcrPipeline
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -45,7 +46,7 @@ def test_scanned_pdf_and_multipage_tiff(pipeline: OcrPipeline, pool: DrugPool):
     result = pipeline.read_bytes(tiff.getvalue())
     assert len(result.pages) == 2
 
-    def summary(lines):
+    def summary(lines: tuple[OcrLine, ...]) -> list[tuple[object, ...]]:
         return [(x.product.cis if x.product else None, x.strength, x.posology) for x in lines]
 
     assert summary(result.lines) == summary(pdf.lines)
@@ -131,3 +132,39 @@ def test_cli(tmp_path: Path, pool: DrugPool):
     assert bad.returncode == 2
     assert "not an image" in bad.stderr
     assert _cli(str(tmp_path / "absent.png")).returncode == 2
+
+
+def test_heic_photograph_is_read(pipeline: OcrPipeline):
+    import pillow_heif
+
+    page = simple_page(["Docteur Jean MARTIN", "AMLODIPINE 5 mg gélule", "1 gél le matin"])
+    heif = pillow_heif.from_pillow(page.convert("RGB"))
+    out = io.BytesIO()
+    heif.save(out, quality=90)
+    result = pipeline.read_bytes(out.getvalue())
+    [line] = result.lines
+    assert [s.name for s in line.substances] == ["amlodipine"]
+    assert line.posology is not None and line.posology.intakes_per_day == 1
+
+
+def test_page_timeout_stops_the_page_and_says_so(engine: Engine, pool: DrugPool):
+    page = generate_page(pool, 7105, "hospital", "photo")
+    hasty = OcrPipeline(engine, workers=1, page_timeout=0.05)
+    result = hasty.read_bytes(page.data)
+    assert result.lines == ()
+    assert any("took more than 0.05 s" in w and "not read" in w for w in result.warnings)
+    assert result.pages[0].seconds < 5
+
+
+def test_pages_in_processes_and_in_threads_read_the_same(engine: Engine, pool: DrugPool):
+    pages = [generate_page(pool, 7106 + i, "gp", "clean") for i in range(2)]
+    pdf = image_pdf([decode(p.data).convert("L") for p in pages])
+    by_process = OcrPipeline(engine, workers=2, pool="process").read_bytes(pdf)
+    by_thread = OcrPipeline(engine, workers=2, pool="thread").read_bytes(pdf)
+
+    def lines(result: OcrResult) -> list[dict[str, object]]:
+        return [line.model_dump(exclude={"confidence"}) for line in result.lines]
+
+    assert lines(by_process) == lines(by_thread)
+    assert [p.number for p in by_process.pages] == [1, 2]
+    assert {line.page for line in by_process.lines} == {1, 2}

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from collections import Counter
 from pathlib import Path
 
@@ -273,10 +272,8 @@ def test_2019_edition_loads() -> None:
     )
 
 
-def test_loading_is_deterministic_and_fast(th: ThesaurusEdition) -> None:
-    start = time.perf_counter()
+def test_loading_is_deterministic(th: ThesaurusEdition) -> None:
     again = load_edition(SOURCES, "2020-10")
-    assert time.perf_counter() - start < 2.0
     assert again == th
     assert again.model_dump() == th.model_dump()
 

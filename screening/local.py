@@ -1,0 +1,222 @@
+"""The local engine: stream an extract in chunks of whole patients, screen each chunk, rank, summarise.
+
+Memory stays bounded by the chunk: rows are read batch by batch. When the input is sorted by
+``patient_id`` (as extracts usually are, and as the generator writes them) chunks are cut at patient
+boundaries on the fly. When it is not, a first pass files each row into one of a few bucket files by a
+hash of its patient_id, and each bucket (a set of whole patients) is then screened on its own.
+
+Output directory: ``patients/part-00000.parquet`` (one row per patient, with ``rank``),
+``summary.json`` and ``summary.txt``.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import shutil
+import tempfile
+import zlib
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.csv as pacsv
+import pyarrow.dataset as ds
+import pyarrow.parquet as pq
+
+from iatro.analysis import Engine
+from iatro.errors import FieldError, InputError
+from screening.batch import OUTPUT_SCHEMA, RANKED_SCHEMA, Screener
+from screening.derive import INPUT_COLUMNS, check_columns, last_date
+from screening.options import ScreeningOptions
+from screening.summary import Aggregates, aggregate, metadata, summarise, write
+
+Progress = Callable[[int], None]  # called with the number of patients just screened
+_TEXT_COLUMNS = ("patient_id", "cip13", "cis", "atc", "sex", "cim10")
+ROWS_PER_PATIENT = 60  # rough size of a patient in rows, to size bucket files
+
+
+class _Unsorted(Exception):
+    """Raised inside the streaming pass when patient ids go backwards."""
+
+
+def open_input(path: Path) -> ds.Dataset:
+    if not path.exists():
+        raise FieldError("input", f"{path} does not exist")
+    csv = path.suffix.lower() == ".csv" or (path.is_dir() and any(path.glob("*.csv")))
+    if csv:
+        names = pacsv.open_csv(path if path.is_file() else next(path.glob("*.csv"))).schema.names
+        fmt = ds.CsvFileFormat(
+            convert_options=pacsv.ConvertOptions(
+                column_types={c: pa.string() for c in _TEXT_COLUMNS if c in names}
+            )
+        )
+        dataset = ds.dataset(path, format=fmt)
+    else:
+        try:
+            dataset = ds.dataset(path, format="parquet")
+        except pa.ArrowInvalid as exc:
+            raise InputError(f"{path}: not a Parquet or CSV extract ({exc})") from None
+    check_columns(dataset.schema.names)
+    return dataset
+
+
+def _columns(dataset: ds.Dataset) -> list[str]:
+    return [c for c in INPUT_COLUMNS if c in dataset.schema.names]
+
+
+def reference_date(dataset: ds.Dataset, options: ScreeningOptions) -> ScreeningOptions:
+    if options.as_of is not None:
+        return options
+    found = None
+    for batch in dataset.to_batches(columns=["date"]):
+        value = last_date(pa.table({"date": batch.column(0)}))
+        if value is not None and (found is None or value > found):
+            found = value
+    if found is None:
+        raise FieldError("date", "no row has a date: the reference date cannot be set")
+    return options.with_as_of(found)
+
+
+def _sorted_chunks(dataset: ds.Dataset, chunk_patients: int) -> Iterator[pa.Table]:
+    """Chunks of whole patients from an input sorted by patient_id; raises _Unsorted otherwise."""
+    pending: list[pa.RecordBatch] = []
+    pending_patients = 0
+    last: str | None = None
+    # A short read-ahead: memory stays bounded by the chunk rather than by the scanner's prefetch.
+    for batch in dataset.to_batches(columns=_columns(dataset), batch_readahead=2, fragment_readahead=1):
+        if not batch.num_rows:
+            continue
+        pid = pc.cast(batch.column("patient_id"), pa.string())
+        if pid.null_count:
+            raise FieldError("patient_id", f"{pid.null_count} row(s) without a patient_id")
+        if (last is not None and pid[0].as_py() < last) or (
+            len(pid) > 1 and pc.any(pc.less(pid[1:], pid[:-1])).as_py()
+        ):
+            raise _Unsorted
+        continues = last is not None and pid[0].as_py() == last  # the previous batch's last patient
+        last = pid[-1].as_py()
+        pending.append(batch)
+        pending_patients += len(pc.unique(pid)) - (1 if continues else 0)
+        if pending_patients > chunk_patients:
+            table = pa.Table.from_batches(pending)
+            ids = pc.cast(table["patient_id"], pa.string())
+            # Cut before the last patient, whose rows may continue in the next batch.
+            cut = int(pc.index(ids, last).as_py())
+            if cut > 0:
+                yield table.slice(0, cut)
+                pending = table.slice(cut).to_batches()
+                pending_patients = 1
+    if pending:
+        yield pa.Table.from_batches(pending)
+
+
+def _bucketed_chunks(dataset: ds.Dataset, chunk_patients: int, workdir: Path) -> Iterator[pa.Table]:
+    """Chunks of whole patients from any row order: bucket files by a hash of patient_id, then each."""
+    rows = dataset.count_rows()
+    buckets = max(1, math.ceil(rows / (chunk_patients * ROWS_PER_PATIENT)))
+    columns = _columns(dataset)
+    writers: dict[int, pq.ParquetWriter] = {}
+    schema: pa.Schema | None = None
+    try:
+        for batch in dataset.to_batches(columns=columns, batch_readahead=2, fragment_readahead=1):
+            table = pa.Table.from_batches([batch])
+            if schema is None:
+                schema = table.schema
+            encoded = pc.dictionary_encode(pc.cast(table["patient_id"], pa.string()).combine_chunks())
+            hashes = np.array(
+                [zlib.crc32(str(v).encode()) % buckets for v in encoded.dictionary.to_pylist()],
+                dtype=np.int64,
+            )
+            bucket_of = hashes[encoded.indices.to_numpy(zero_copy_only=False)]
+            for b in np.unique(bucket_of):
+                writer = writers.get(int(b))
+                if writer is None:
+                    writer = writers[int(b)] = pq.ParquetWriter(
+                        str(workdir / f"bucket-{int(b)}.parquet"), schema
+                    )
+                writer.write_table(table.filter(pa.array(bucket_of == b)).cast(schema))
+    finally:
+        for writer in writers.values():
+            writer.close()
+    for b in sorted(writers):
+        yield pq.read_table(workdir / f"bucket-{b}.parquet")
+
+
+def _chunks(dataset: ds.Dataset, chunk_patients: int, workdir: Path) -> Iterator[tuple[pa.Table, bool]]:
+    """(chunk, restart): restart is True on the first chunk after falling back to bucketing."""
+    try:
+        for chunk in _sorted_chunks(dataset, chunk_patients):
+            yield chunk, False
+        return
+    except _Unsorted:
+        pass
+    first = True
+    for chunk in _bucketed_chunks(dataset, chunk_patients, workdir):
+        yield chunk, first
+        first = False
+
+
+def rank(scores: np.ndarray, patient_ids: list[str]) -> np.ndarray:
+    """1 = highest risk score; ties ordered by patient_id so that the rank is deterministic."""
+    order = np.lexsort((np.asarray(patient_ids, dtype=object).astype(str), -scores.astype(np.int64)))
+    ranks = np.empty(len(order), dtype=np.int64)
+    ranks[order] = np.arange(1, len(order) + 1)
+    return ranks
+
+
+def screen_local(
+    source: Path,
+    out: Path,
+    engine: Engine,
+    options: ScreeningOptions,
+    chunk_patients: int = 20_000,
+    progress: Progress | None = None,
+) -> dict[str, object]:
+    """Screen an extract into ``out``; returns the summary."""
+    dataset = open_input(source)
+    options = reference_date(dataset, options)
+    screener = Screener(engine, options)
+    out.mkdir(parents=True, exist_ok=True)
+    parts = out / "patients"
+    if parts.exists():
+        shutil.rmtree(parts)
+    parts.mkdir()
+    meta = metadata(engine.kb, options)
+    with tempfile.TemporaryDirectory(dir=out, prefix=".work-") as tmp:
+        workdir = Path(tmp)
+        unranked = workdir / "unranked.parquet"
+        writer = pq.ParquetWriter(str(unranked), OUTPUT_SCHEMA)
+        totals = Aggregates()
+        try:
+            for chunk, restart in _chunks(dataset, chunk_patients, workdir):
+                if restart:  # the input was not sorted: start over from the bucket files
+                    writer.close()
+                    writer = pq.ParquetWriter(str(unranked), OUTPUT_SCHEMA)
+                    totals = Aggregates()
+                result = screener.screen(chunk)
+                writer.write_table(result)
+                totals.add(aggregate(result))
+                if progress is not None:
+                    progress(result.num_rows)
+        finally:
+            writer.close()
+        keys = pq.read_table(unranked, columns=["patient_id", "risk_score"])
+        ranks = rank(keys["risk_score"].to_numpy(), keys["patient_id"].to_pylist())
+        del keys
+        schema = RANKED_SCHEMA.with_metadata({"iatro.screening": json.dumps(meta, ensure_ascii=False)})
+        with pq.ParquetWriter(str(parts / "part-00000.parquet"), schema) as final:
+            start = 0
+            for batch in pq.ParquetFile(unranked).iter_batches():
+                n = batch.num_rows
+                final.write_table(
+                    pa.Table.from_batches([batch])
+                    .append_column("rank", pa.array(ranks[start : start + n]))
+                    .cast(schema)
+                )
+                start += n
+    summary = summarise(totals, meta)
+    write(out, summary)
+    return summary
