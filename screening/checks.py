@@ -20,7 +20,15 @@ from dataclasses import dataclass
 
 from iatro.analysis import Engine
 from iatro.checks.context import CheckContext
-from iatro.checks.eligibility import CHRONIC_DAYS, TOWN_DOOR, BpmRule, EligibilityCheck
+from iatro.checks.eligibility import (
+    CHRONIC_DAYS,
+    TOWN_DOOR,
+    BpmRule,
+    EligibilityCheck,
+    Truth,
+    all_true,
+    any_true,
+)
 from iatro.checks.explicit_criteria import evaluate_all, merge_hits
 from iatro.checks.qt import (
     ConditionFactor,
@@ -36,7 +44,6 @@ from iatro.model.prescription import Patient
 from screening.derive import Context
 from screening.lines import Line, LineCatalog, engine_check
 
-Truth = bool | None
 _MEMO_LIMIT = 50_000  # entries per memo; beyond, the memo is emptied (bounded memory, refilled on demand)
 _COMPARE: dict[str, Callable[[float, float], bool]] = {
     ">=": operator.ge,
@@ -44,18 +51,6 @@ _COMPARE: dict[str, Callable[[float, float], bool]] = {
     "<=": operator.le,
     "<": operator.lt,
 }
-
-
-def _and(*values: Truth) -> Truth:
-    if any(v is False for v in values):
-        return False
-    return None if any(v is None for v in values) else True
-
-
-def _or(*values: Truth) -> Truth:
-    if any(v is True for v in values):
-        return True
-    return None if any(v is None for v in values) else False
 
 
 class Patients:
@@ -197,9 +192,10 @@ class Eligibility:
     def run(self, lines: list[Line], n_unresolved: int, context: Context) -> EligibilityOutcome:
         n_lines = sum(1 for line in lines if line.counts_as_line)
         age = context.age
-        town = _and(None if age is None else age >= TOWN_DOOR.age_min, n_lines >= TOWN_DOOR.min_drug_lines)
+        old_enough = None if age is None else age >= TOWN_DOOR.age_min
+        town = all_true(old_enough, n_lines >= TOWN_DOOR.min_drug_lines)
         # Claims carry no hospital context: the hospital door is "not assessed", i.e. False.
-        iatroprev = _or(town, False)
+        iatroprev = any_true(town, False)
         chronic: set[int] = set()
         no_duration: set[int] = set()
         short: set[int] = set()
@@ -226,5 +222,5 @@ class Eligibility:
                 elif len(chronic) + len(no_duration) + len(short) + n_unresolved < needed:
                     enough = False
                 parts.append(enough)
-            results.append(_and(*parts))
-        return EligibilityOutcome(town, iatroprev, iatroprev, _or(*results))
+            results.append(all_true(*parts))
+        return EligibilityOutcome(town, iatroprev, iatroprev, any_true(*results))

@@ -174,13 +174,15 @@ def load_nti_table(path: Path) -> NtiTable:
 # -- three-valued helpers -----------------------------------------------------------------------------
 
 
-def _and(*values: Truth) -> Truth:
+def all_true(*values: Truth) -> Truth:
+    """Three-valued AND: False wins, then unknown (None)."""
     if any(v is False for v in values):
         return False
     return None if any(v is None for v in values) else True
 
 
-def _or(*values: Truth) -> Truth:
+def any_true(*values: Truth) -> Truth:
+    """Three-valued OR: True wins, then unknown (None)."""
     if any(v is True for v in values):
         return True
     return None if any(v is None for v in values) else False
@@ -266,7 +268,7 @@ class EligibilityCheck:
         # programme's answer is undecided, so that an input that could not change it is not asked.
         town, town_reasons, town_missing = self._town(ctx)
         hospital, hospital_reasons, hospital_missing, nti = self._hospital(ctx)
-        iatroprev = _or(town, hospital)
+        iatroprev = any_true(town, hospital)
         bpm, bpm_reasons, bpm_missing = self._bpm(ctx)
         missing: list[str] = []
         if iatroprev is None:
@@ -299,7 +301,7 @@ class EligibilityCheck:
     def _town(self, ctx: CheckContext) -> tuple[Truth, list[str], list[str]]:
         lines = len({e.line for e in ctx.exposures} | set(ctx.unresolved_lines))
         age = ctx.patient.age
-        result = _and(_at_least(age, TOWN_DOOR.age_min), lines >= TOWN_DOOR.min_drug_lines)
+        result = all_true(_at_least(age, TOWN_DOOR.age_min), lines >= TOWN_DOOR.min_drug_lines)
         age_text = "age unknown" if age is None else f"age {age}"
         reason = (
             f"town door {_word(result)}: {age_text} (>= {TOWN_DOOR.age_min} needed), "
@@ -334,7 +336,7 @@ class EligibilityCheck:
             missing.append("hospital.treatment_changes")
         elif many:
             reasons.append(f"{changes} treatment changes (> {HOSPITAL_DOOR.more_than_treatment_changes})")
-        result = _or(hospital.iatrogenic_admission, has_nti, many)
+        result = any_true(hospital.iatrogenic_admission, has_nti, many)
         detail = "; ".join(reasons) if reasons else "no criterion met"
         return result, [f"hospital door {_word(result)}: {detail}; {HOSPITAL_DOOR.assumption}"], missing, nti
 
@@ -380,7 +382,7 @@ class EligibilityCheck:
             if alt.min_chronic_molecules is not None:
                 parts.append(self._enough(molecules, alt.min_chronic_molecules, missing))
                 text.append(f">= {alt.min_chronic_molecules} molecules for >= 6 months")
-            result = _and(*parts)
+            result = all_true(*parts)
             results.append(result)
             reasons.append(f"{' and '.join(text)}: {_word(result)}")
         summary = f"{molecules.counted} molecule(s) with a duration >= 6 months"
@@ -389,7 +391,7 @@ class EligibilityCheck:
         if molecules.short:
             summary += f"; not counted (duration < 6 months): {', '.join(molecules.short)}"
         reasons += [summary, f"rule {self.bpm.edition}"]
-        return _or(*results), reasons, missing
+        return any_true(*results), reasons, missing
 
     @staticmethod
     def _enough(molecules: _Molecules, needed: int, missing: list[str]) -> Truth:
