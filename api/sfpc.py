@@ -1,21 +1,20 @@
 """SFPC pharmaceutical-intervention codes proposed for each alert (problem + intervention).
 
-The codes are the SFPC hospital classification as published in the Interop'Santé FHIR IG (see
-``sfpc_codes.csv`` for provenance). The mapping from an alert to a code is Iatro's proposal, for a
-pharmacist to confirm when the intervention is logged; each choice is explained below.
+The codes are the SFPC hospital classification as published in the Interop'Santé FHIR IG: the
+workflow's table (``rcp_workflow/data/sfpc_codes.csv``, with its provenance) is the one copy.
+The mapping from an alert to a code is Iatro's proposal, for a pharmacist to confirm when the
+intervention is logged; each choice is explained below.
 """
 
 from __future__ import annotations
 
-import csv
-import io
 from functools import lru_cache
-from importlib import resources
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict
 
 from iatro.model.report import Alert
+from rcp_workflow import actip
 
 Axis = Literal["problem", "intervention", "outcome"]
 
@@ -40,11 +39,8 @@ class SfpcProposal(BaseModel):
 
 @lru_cache(maxsize=1)
 def _codes() -> dict[tuple[str, str], SfpcCode]:
-    text = resources.files("api").joinpath("sfpc_codes.csv").read_text(encoding="utf-8")
-    rows = csv.DictReader(io.StringIO("".join(line for line in text.splitlines(True) if line[:1] != "#")))
     return {
-        (r["axis"], r["code"]): SfpcCode(code=r["code"], label=r["label_fr"], system=r["system"])
-        for r in rows
+        key: SfpcCode(code=c.code, label=c.label, system=c.source_ref) for key, c in actip.codes().items()
     }
 
 

@@ -74,5 +74,5 @@ def actip(axis: Axis, code: str, field: str) -> ActIpCode:
 
 
 def actip_rows() -> list[ActIpCode]:
-    """Every code of the three axes (for the consistency test against the API's curated CSV)."""
+    """Every code of the three axes (for the consistency test against the shipped source)."""
     return [ActIpCode(c.axis, c.code, c.label, c.source_ref) for c in sfpc_table.codes().values()]

@@ -16,7 +16,9 @@ from rcp_workflow.ppp import labels
 from rcp_workflow.ppp.fhir import PSEUDONYM_SYSTEM, SMT_BDPM, to_fhir
 from tests.rcp_workflow.ppp_examples import ITEMS, KB_VERSION, iatroprev_plan, long_plan
 
-SFPC_CSV = Path(__file__).resolve().parents[2] / "api" / "sfpc_codes.csv"
+SFPC_SOURCE = (
+    Path(__file__).resolve().parents[2] / "knowledge_base" / "sources" / "sfpc_actip" / "sfpc_ip_codes.csv"
+)
 
 
 def _resources(bundle: dict[str, Any], kind: str) -> list[dict[str, Any]]:
@@ -147,9 +149,15 @@ def test_an_unknown_actip_code_is_refused_naming_the_field() -> None:
     assert caught.value.field == "items.0.actip_intervention"
 
 
-def test_actip_table_matches_the_curated_sfpc_codes() -> None:
-    text = SFPC_CSV.read_text(encoding="utf-8")
+def test_actip_table_is_the_shipped_sfpc_source() -> None:
+    # The one runtime copy (read by the workflow and the API) equals the source's three axes; the
+    # problem_detail rows are left out on purpose (SOURCE.md marks them unverified).
+    text = SFPC_SOURCE.read_text(encoding="utf-8")
     rows = csv.DictReader(line for line in text.splitlines() if not line.startswith("#"))
-    curated = {(r["axis"], r["code"], r["label_fr"], r["system"]) for r in rows}
+    curated = {
+        (r["axis"], r["code"], r["label_fr"], r["source_ref"])
+        for r in rows
+        if r["axis"] in ("problem", "intervention", "outcome")
+    }
     ours = {(c.axis, c.code, c.label, c.system) for c in labels.actip_rows()}
     assert ours == curated
