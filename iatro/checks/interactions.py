@@ -207,7 +207,7 @@ class InteractionIndex:
     def findings(self, ctx: CheckContext, line: int | None = None) -> dict[tuple[int, int], list[Finding]]:
         """Qualified findings grouped by unordered substance-id pair (only pairs with ``line`` if given).
 
-        Gives exactly what :func:`iatro.checks.interactions_reference.reference_findings` gives (same
+        Gives exactly what the first loop, kept in ``tests/unit/interactions_reference.py``, gives (same
         findings, same order), from pair candidates computed once per pair of (substance, route).
         """
         active = [(i, e, self._entry_key(e)) for i, e in enumerate(ctx.exposures) if self.entries(e)]

@@ -3,7 +3,7 @@
 Three comparisons on seeded generated prescriptions, real KB:
 
 * ``InteractionIndex.findings`` (pair candidates cached per (substance, route)) against the plain
-  detection loop kept in ``iatro.checks.interactions_reference``: same findings, same order;
+  detection loop kept in ``tests/unit/interactions_reference.py``: same findings, same order;
 * the batch kernel (``iatro.batch``) against ``Engine.analyze(..., {"interactions"})`` on 10,000
   prescriptions: per prescription, the same alerts (substances, level, rule, unresolved flag);
 * the kernel's single-prescription path against its numpy path.
@@ -24,11 +24,11 @@ from benchmarks.generator import COMMON, prescriptions
 from iatro.analysis import Engine
 from iatro.batch import BatchInteractions, PairHits
 from iatro.batch.interactions import LEVEL_CODES
-from iatro.checks.interactions_reference import reference_findings
 from iatro.errors import FieldError
 from iatro.kb.store import KnowledgeBase
 from iatro.kb.thesaurus import LEVEL_RANK
 from iatro.model.prescription import LineInput, Patient, Prescription
+from tests.unit.interactions_reference import reference_findings
 
 ONLY = frozenset({"interactions"})
 # Patients whose facts reach the curated conditions: history (ulcer, heart failure, renal disease),

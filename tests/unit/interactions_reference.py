@@ -1,4 +1,4 @@
-"""The plain detection loop of the ANSM check, kept as the reference the fast path is tested against.
+"""The plain detection loop of the ANSM check: the test oracle the fast path is checked against.
 
 ``InteractionIndex.findings`` reaches the same result from candidates cached per pair of (substance,
 route); this function walks the rule memberships of every exposure of the prescription, bucket by
