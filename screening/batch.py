@@ -15,7 +15,8 @@ from iatro.analysis import Engine
 from iatro.batch.interactions import BatchInteractions, PairHits
 from iatro.kb.thesaurus import LEVEL_RANK, Level
 from iatro.model.prescription import Prescription
-from screening.checks import Criteria, Eligibility, Patients, Tisdale
+from screening.checks import Eligibility, Patients, Tisdale
+from screening.criteria import Criteria
 from screening.derive import derive
 from screening.lines import LineCatalog
 from screening.options import ScreeningOptions
@@ -144,12 +145,16 @@ class Screener:
         elig: dict[str, list[bool | None]] = {
             k: [] for k in ("town_door", "iatroprev", "optimedoc", "bilan_partage_medication")
         }
-        stopp_col: list[list[str]] = []
-        start_col: list[list[str]] = []
         offsets, ids = derived.offsets, derived.line_ids
         patients = [self.patients.get(context) for context in derived.contexts]
         hits = self.kernel.run(offsets, self._kernel_lines(ids), patients)
         pairs_col = self._interactions(hits, n, counts)
+        unresolved = np.fromiter((not lines_of[i].resolved for i in ids.tolist()), dtype=bool, count=len(ids))
+        cumulative = np.concatenate(([0], np.cumsum(unresolved, dtype=np.int64)))
+        has_unresolved = cumulative[offsets[1:]] > cumulative[offsets[:-1]]
+        criteria = self.criteria.run_batch(offsets, ids, has_unresolved, derived.contexts, patients)
+        counts["stopp"][:] = criteria.stopp
+        counts["start"][:] = criteria.start
         for p in range(n):
             context = derived.contexts[p]
             patient = patients[p]
@@ -159,12 +164,6 @@ class Screener:
             counts["n_chronic"][p] = sum(1 for line in lines if line.chronic)
             counts["unresolved_codes"][p] = n_unresolved
             counts["invalid_conditions"][p] = derived.invalid_conditions[p]
-
-            criteria = self.criteria.run(lines, n_unresolved > 0, context, patient)
-            counts["stopp"][p] = len(criteria.pim)
-            counts["start"][p] = len(criteria.omission)
-            stopp_col.append(sorted({c for ids_ in criteria.pim for c in ids_}))
-            start_col.append(sorted({c for ids_ in criteria.omission for c in ids_}))
 
             acb: dict[str, int] = {}
             for line in lines:
@@ -201,7 +200,7 @@ class Screener:
             "risk_score": score,
             "risk_level": [band(int(s)) for s in score],
             "interaction_pairs": pairs_col,
-            "stopp_criteria": stopp_col,
-            "start_criteria": start_col,
+            "stopp_criteria": criteria.stopp_ids,
+            "start_criteria": criteria.start_ids,
         }
         return pa.table(columns, schema=OUTPUT_SCHEMA)

@@ -5,8 +5,7 @@ contract prescription (the agreement test in ``tests/screening`` runs the engine
 
 - ANSM interactions: counted by the engine's batch kernel (:mod:`iatro.batch.interactions`) from
   the same lines, in :mod:`screening.batch`.
-- STOPP/START: the engine's evaluator and merge run on the patient's lines that some criterion can
-  select (the others cannot change any criterion), memoised on those lines and the patient facts.
+- STOPP/START: in :mod:`screening.criteria`.
 - ACB, Tisdale QT and eligibility: the per-line results of the engine's checks (:mod:`screening.lines`)
   combined with the same rules those checks apply to a whole list (a substance counts once, three-
   valued factors, closed-world diagnoses).
@@ -19,7 +18,6 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from iatro.analysis import Engine
-from iatro.checks.context import CheckContext
 from iatro.checks.eligibility import (
     CHRONIC_DAYS,
     TOWN_DOOR,
@@ -29,7 +27,6 @@ from iatro.checks.eligibility import (
     all_true,
     any_true,
 )
-from iatro.checks.explicit_criteria import evaluate_all, merge_hits
 from iatro.checks.qt import (
     ConditionFactor,
     DrugAtcFactor,
@@ -39,12 +36,11 @@ from iatro.checks.qt import (
     SexFactor,
 )
 from iatro.errors import KnowledgeBaseCorrupt
-from iatro.kb.criteria import CriteriaList
 from iatro.model.prescription import Patient
 from screening.derive import Context
-from screening.lines import Line, LineCatalog, engine_check
+from screening.lines import Line, engine_check
 
-_MEMO_LIMIT = 50_000  # entries per memo; beyond, the memo is emptied (bounded memory, refilled on demand)
+MEMO_LIMIT = 50_000  # entries per memo; beyond, the memo is emptied (bounded memory, refilled on demand)
 _COMPARE: dict[str, Callable[[float, float], bool]] = {
     ">=": operator.ge,
     ">": operator.gt,
@@ -62,65 +58,9 @@ class Patients:
     def get(self, context: Context) -> Patient:
         found = self._known.get(context)
         if found is None:
-            if len(self._known) >= _MEMO_LIMIT:
+            if len(self._known) >= MEMO_LIMIT:
                 self._known.clear()
             found = self._known[context] = context.patient()
-        return found
-
-
-@dataclass(frozen=True, slots=True)
-class CriteriaOutcome:
-    pim: tuple[tuple[str, ...], ...]  # criterion ids cited by each `pim` alert
-    omission: tuple[tuple[str, ...], ...]  # the same for each `omission` alert
-
-
-class Criteria:
-    """STOPP/START (and any compiled list): the engine's evaluation on the lines a criterion can select."""
-
-    def __init__(self, engine: Engine, catalog: LineCatalog) -> None:
-        self.catalog = catalog
-        self.lists: tuple[CriteriaList, ...] = engine.criteria.lists
-        bounds: set[int] = set()
-        for crit_list in self.lists:
-            for criterion in crit_list.criteria:
-                for match in criterion.any_of:
-                    if match.age_min is not None:
-                        bounds.add(match.age_min)
-                    if match.age_max is not None:
-                        bounds.add(match.age_max + 1)
-        # Ages between two consecutive bounds meet exactly the same age conditions.
-        self._bounds = tuple(sorted(bounds))
-        self._memo: dict[tuple[object, ...], CriteriaOutcome] = {}
-
-    def _age_band(self, age: int | None) -> int | None:
-        return None if age is None else sum(1 for b in self._bounds if age >= b)
-
-    def run(self, lines: list[Line], unresolved: bool, context: Context, patient: Patient) -> CriteriaOutcome:
-        relevant = tuple(line for line in lines if line.criteria_relevant)
-        key = (
-            tuple(line.id for line in relevant),
-            unresolved,
-            self._age_band(context.age),
-            context.sex,
-            context.conditions,
-        )
-        found = self._memo.get(key)
-        if found is None:
-            exposures = tuple(e for k, line in enumerate(relevant) for e in self.catalog.numbered(line, k))
-            ctx = CheckContext(
-                exposures=exposures,
-                patient=patient,
-                unresolved_lines=(len(relevant),) if unresolved else (),
-            )
-            merged = merge_hits(evaluate_all(self.lists, ctx).hits)
-            cited = [(f.kind, tuple(c.criterion_id for c in f.citations)) for f in merged]
-            found = CriteriaOutcome(
-                tuple(ids for kind, ids in cited if kind == "pim"),
-                tuple(ids for kind, ids in cited if kind == "omission"),
-            )
-            if len(self._memo) >= _MEMO_LIMIT:
-                self._memo.clear()
-            self._memo[key] = found
         return found
 
 
