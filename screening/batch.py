@@ -1,26 +1,49 @@
 """The per-chunk function both engines call: dispensation rows of whole patients in, one row per patient out.
 
-A :class:`Screener` owns an engine and everything memoised from it (lines, line pairs, criteria
-outcomes); it is built once per process (the local engine's, or once per Spark Python worker) and
-called on chunk after chunk. Output columns are :data:`OUTPUT_SCHEMA`; ``rank`` is added once every
+A :class:`Screener` owns an engine and everything memoised from it (lines and their arrays, line pairs,
+criteria outcomes); it is built once per process (the local engine's, or once per Spark Python worker)
+and called on chunk after chunk. Output columns are :data:`OUTPUT_SCHEMA`; ``rank`` is added once every
 patient is scored (it needs the whole population).
+
+Every per-patient column is computed over the whole chunk at once: per-line arrays gathered through
+the chunk's CSR (patient -> catalog lines) and reduced per patient (:mod:`screening.checks`). Python
+runs per patient only where the engine's evaluators still need objects (STOPP/START, and the
+interaction kernel's patient-dependent pairs).
 """
 
 from __future__ import annotations
 
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+
 import numpy as np
+import numpy.typing as npt
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from iatro.analysis import Engine
 from iatro.batch.interactions import BatchInteractions, PairHits
 from iatro.kb.thesaurus import LEVEL_RANK, Level
-from iatro.model.prescription import Prescription
-from screening.checks import Eligibility, Patients, Tisdale
+from iatro.model.prescription import Patient, Prescription
+from screening.checks import (
+    TRUE,
+    UNKNOWN,
+    Chunk,
+    Eligibility,
+    PatientKey,
+    Patients,
+    Tisdale,
+    Truths,
+    acb_totals,
+)
 from screening.criteria import Criteria
-from screening.derive import derive
+from screening.derive import SEXES, UNKNOWN_AGE, derive
+from screening.line_arrays import LineArrays
 from screening.lines import LineCatalog
 from screening.options import ScreeningOptions
-from screening.risk import band, risk_scores
+from screening.risk import BANDS, bands, risk_scores
+from screening.segments import sort_keys
 
 LEVEL_COLUMNS: dict[Level, str] = {
     "contre-indication": "contraindications",
@@ -61,6 +84,17 @@ OUTPUT_SCHEMA = pa.schema(
     ]
 )
 RANKED_SCHEMA = OUTPUT_SCHEMA.append(pa.field("rank", pa.int64(), nullable=False))
+_N_RANKS = max(LEVEL_RANK.values()) + 1
+
+
+def _booleans(values: Truths) -> pa.Array:
+    """A three-valued column as nullable booleans (unknown -> null)."""
+    return pa.array(values == TRUE, type=pa.bool_(), mask=values == UNKNOWN)
+
+
+def _lists(values: pa.Array | list[list[str]]) -> pa.Array:
+    """A list<string> column from the criteria's ids (an Arrow list array, or Python lists)."""
+    return values if isinstance(values, pa.Array) else pa.array(values, type=pa.list_(pa.string()))
 
 
 class Screener:
@@ -70,42 +104,30 @@ class Screener:
         self.engine = engine
         self.options = options
         self.catalog = LineCatalog(engine, options.chronic_days)
-        self.patients = Patients()
+        # Contract patients by their claims facts, shared by chunks (see checks.Patients).
+        self.patients: dict[PatientKey, Patient] = {}
         # The interaction counts come from the engine's batch kernel (iatro.batch), fed the same lines.
         self.kernel = BatchInteractions(engine.interactions, engine.resolver)
-        self._kernel_ids: list[int] = []  # catalog line id -> kernel line id (0: takes no part)
+        self._kernel_ids = np.zeros(0, dtype=np.int32)  # catalog line id -> kernel line id (0: none)
         self.criteria = Criteria(engine, self.catalog)
         self.qt = Tisdale(engine)
         self.eligibility = Eligibility(engine)
+        self.lines = LineArrays(self.catalog, self.qt.drug_class_factors)
+        names = [s.name for s in engine.kb.substances]
+        rank_of = {name: k for k, name in enumerate(sorted(set(names)))}
+        self._names = names
+        self._name_rank = np.array([rank_of[name] for name in names], dtype=np.int64)
 
-    def _kernel_lines(self, ids: np.ndarray) -> np.ndarray:
+    def _kernel_lines(self, ids: npt.NDArray[np.int32]) -> npt.NDArray[np.int32]:
         lines = self.catalog.lines
-        for line in lines[len(self._kernel_ids) :]:
-            found = self.kernel.encode_line_inputs([line.input])[0] if line.input is not None else 0
-            self._kernel_ids.append(int(found))
-        table: np.ndarray = np.asarray(self._kernel_ids, dtype=np.int32)
-        return table[ids]  # type: ignore[no-any-return]
-
-    def _interactions(self, hits: PairHits, n: int, counts: dict[str, np.ndarray]) -> list[list[str]]:
-        """Counts per level into ``counts``; each patient's pairs, worst first, as text."""
-        by_level = hits.counts_by_level(n)
-        for level, column in LEVEL_COLUMNS.items():
-            counts[column][:] = by_level[:, LEVEL_RANK[level]]
-        counts["interactions_unresolved"][:] = np.bincount(hits.prescription[hits.unresolved], minlength=n)
-        names = self.engine.kb.substances
-        described: list[list[tuple[int, str, str, str]]] = [[] for _ in range(n)]
-        for p, a, b, rank, unresolved in zip(
-            hits.prescription.tolist(),
-            hits.substance_a.tolist(),
-            hits.substance_b.tolist(),
-            hits.level.tolist(),
-            hits.unresolved.tolist(),
-            strict=True,
-        ):
-            # "?" marks a level read as the worst candidate: a condition claims cannot settle (a dose).
-            shown = _LEVEL_OF_RANK[rank] + ("?" if unresolved else "")
-            described[p].append((-rank, names[a].name, names[b].name, shown))
-        return [[f"{a} + {b}: {level}" for _, a, b, level in sorted(found)] for found in described]
+        known = len(self._kernel_ids)
+        if len(lines) > known:
+            found = [
+                int(self.kernel.encode_line_inputs([line.input])[0]) if line.input is not None else 0
+                for line in lines[known:]
+            ]
+            self._kernel_ids = np.concatenate((self._kernel_ids, np.array(found, dtype=np.int32)))
+        return self._kernel_ids[ids]
 
     def prescriptions(self, rows: pa.Table) -> list[tuple[str, Prescription | None]]:
         """Each patient's derived list as the contract prescription the engine would analyse.
@@ -135,72 +157,116 @@ class Screener:
             )
         return out
 
-    def screen(self, rows: pa.Table) -> pa.Table:
-        """Rows of complete patients (every row of each patient present) -> one output row per patient."""
-        derived = derive(rows, self.options, self.catalog)
-        lines_of = self.catalog.lines
-        n = len(derived.patient_ids)
-        counts = {name: np.zeros(n, dtype=np.int32) for name in _COUNTS}
-        qt_level: list[str] = []
-        elig: dict[str, list[bool | None]] = {
-            k: [] for k in ("town_door", "iatroprev", "optimedoc", "bilan_partage_medication")
-        }
-        offsets, ids = derived.offsets, derived.line_ids
-        patients = [self.patients.get(context) for context in derived.contexts]
-        hits = self.kernel.run(offsets, self._kernel_lines(ids), patients)
-        pairs_col = self._interactions(hits, n, counts)
-        unresolved = np.fromiter((not lines_of[i].resolved for i in ids.tolist()), dtype=bool, count=len(ids))
-        cumulative = np.concatenate(([0], np.cumsum(unresolved, dtype=np.int64)))
-        has_unresolved = cumulative[offsets[1:]] > cumulative[offsets[:-1]]
-        criteria = self.criteria.run_batch(offsets, ids, has_unresolved, derived.contexts, patients)
-        counts["stopp"][:] = criteria.stopp
-        counts["start"][:] = criteria.start
-        for p in range(n):
-            context = derived.contexts[p]
-            patient = patients[p]
-            lines = [lines_of[i] for i in ids[offsets[p] : offsets[p + 1]].tolist()]
-            n_unresolved = sum(1 for line in lines if not line.resolved)
-            counts["n_lines"][p] = len(lines)
-            counts["n_chronic"][p] = sum(1 for line in lines if line.chronic)
-            counts["unresolved_codes"][p] = n_unresolved
-            counts["invalid_conditions"][p] = derived.invalid_conditions[p]
+    def screen(self, rows: pa.Table, phases: dict[str, float] | None = None) -> pa.Table:
+        """Rows of complete patients (every row of each patient present) -> one output row per patient.
 
-            acb: dict[str, int] = {}
-            for line in lines:
-                for name, value in line.acb:
-                    if value > acb.get(name, -1):
-                        acb[name] = value
-            counts["acb_total"][p] = sum(acb.values())
+        ``phases``, when given, receives the seconds spent in each phase (added to what it holds).
+        """
+        timings: dict[str, float] = {} if phases is None else phases
 
-            qt = self.qt.run(lines, n_unresolved, context, patient)
-            qt_level.append(qt.level)
-            counts["qt_score"][p] = qt.score
-            counts["qt_max_possible"][p] = qt.max_possible
+        @contextmanager
+        def phase(name: str) -> Iterator[None]:
+            start = time.perf_counter()
+            yield
+            timings[name] = timings.get(name, 0.0) + time.perf_counter() - start
 
-            eligibility = self.eligibility.run(lines, n_unresolved, context)
-            elig["town_door"].append(eligibility.town_door)
-            elig["iatroprev"].append(eligibility.iatroprev)
-            elig["optimedoc"].append(eligibility.optimedoc)
-            elig["bilan_partage_medication"].append(eligibility.bpm)
+        with phase("derive"):
+            derived = derive(rows, self.options, self.catalog)
+            self.lines.sync()
+            chunk = Chunk(self.lines, derived.offsets, derived.line_ids, derived.facts)
+            n = chunk.size
+            counts = {name: np.zeros(n, dtype=np.int32) for name in _COUNTS}
+            patients = Patients(derived.facts, self.patients)
+        with phase("interactions (batch kernel)"):
+            hits = self.kernel.run(chunk.offsets, self._kernel_lines(chunk.line_ids), patients)
+        with phase("interaction columns"):
+            pairs = self._interactions(hits, n, counts)
+        with phase("counts, acb, qt, eligibility"):
+            unresolved = chunk.count(~self.lines.resolved)
+            counts["n_lines"][:] = np.diff(chunk.offsets)
+            counts["n_chronic"][:] = chunk.count(self.lines.chronic)
+            counts["unresolved_codes"][:] = unresolved
+            counts["invalid_conditions"][:] = derived.invalid_conditions
+            counts["acb_total"][:] = acb_totals(chunk)
+            qt = self.qt.run(chunk, unresolved)
+            counts["qt_score"][:] = qt.score
+            counts["qt_max_possible"][:] = qt.max_possible
+            eligibility = self.eligibility.run(chunk, unresolved)
+        with phase("stopp/start"):
+            facts = derived.facts
+            criteria = self.criteria.run_facts(
+                chunk.offsets,
+                chunk.line_ids,
+                unresolved > 0,
+                facts.age,
+                facts.sex,
+                facts.conditions,
+                facts.condition_sets,
+                patients,
+            )
+            counts["stopp"][:] = criteria.stopp
+            counts["start"][:] = criteria.start
+        with phase("output"):
+            qt_level = pa.array(self.qt.levels, pa.string()).take(pa.array(qt.level))
+            score = risk_scores(
+                counts["contraindications"],
+                counts["deconseillees"],
+                counts["stopp"],
+                counts["acb_total"],
+                np.asarray(self.qt.levels)[qt.level],
+            )
+            columns: dict[str, pa.Array] = {
+                "patient_id": pa.array(derived.patient_ids, pa.string()),
+                "age": pa.array(facts.age, pa.int16(), mask=facts.age == UNKNOWN_AGE),
+                "sex": pa.array(SEXES, pa.string()).take(pa.array(facts.sex)),
+                **{name: pa.array(values, pa.int32()) for name, values in counts.items()},
+                "qt_level": qt_level,
+                "town_door": _booleans(eligibility.town_door),
+                "iatroprev": _booleans(eligibility.iatroprev),
+                "optimedoc": _booleans(eligibility.optimedoc),
+                "bilan_partage_medication": _booleans(eligibility.bpm),
+                "risk_score": pa.array(score, pa.int32()),
+                "risk_level": pa.array([name for name, _ in BANDS], pa.string()).take(pa.array(bands(score))),
+                "interaction_pairs": pairs,
+                "stopp_criteria": _lists(criteria.stopp_ids),
+                "start_criteria": _lists(criteria.start_ids),
+            }
+            table = pa.Table.from_arrays([columns[f.name] for f in OUTPUT_SCHEMA], schema=OUTPUT_SCHEMA)
+        return table
 
-        score = risk_scores(
-            counts["contraindications"],
-            counts["deconseillees"],
-            counts["stopp"],
-            counts["acb_total"],
-            qt_level,
-        )
-        columns: dict[str, object] = {
-            "patient_id": derived.patient_ids,
-            "age": [c.age for c in derived.contexts],
-            "sex": [c.sex for c in derived.contexts],
-            **counts,
-            "qt_level": qt_level,
-            **elig,
-            "risk_score": score,
-            "risk_level": [band(int(s)) for s in score],
-            "interaction_pairs": pairs_col,
-            "stopp_criteria": criteria.stopp_ids,
-            "start_criteria": criteria.start_ids,
-        }
-        return pa.table(columns, schema=OUTPUT_SCHEMA)
+    def _interactions(self, hits: PairHits, n: int, counts: dict[str, npt.NDArray[np.int32]]) -> pa.Array:
+        """Counts per level into ``counts``; each patient's pairs as text, worst first, then by names."""
+        by_level = hits.counts_by_level(n)
+        for level, column in LEVEL_COLUMNS.items():
+            counts[column][:] = by_level[:, LEVEL_RANK[level]]
+        counts["interactions_unresolved"][:] = np.bincount(hits.prescription[hits.unresolved], minlength=n)
+        prescription = np.asarray(hits.prescription, dtype=np.int64)
+        n_substances = len(self._names)
+        # Each hit as one (a, b, level, ?) code; Arrow's hash gives the chunk's distinct codes.
+        code = (
+            (np.asarray(hits.substance_a, dtype=np.int64) * n_substances + hits.substance_b) * _N_RANKS
+            + hits.level
+        ) * 2 + hits.unresolved
+        encoded = pc.dictionary_encode(pa.array(code, pa.int64()))
+        entry = np.asarray(encoded.indices.to_numpy(zero_copy_only=False), dtype=np.int64)
+        described = []
+        for packed in encoded.dictionary.to_pylist():
+            rest, marked = divmod(packed, 2)
+            rest, level = divmod(rest, _N_RANKS)
+            first, second = divmod(rest, n_substances)
+            # "?" marks a level read as the worst candidate: a condition claims cannot settle (a dose).
+            shown = _LEVEL_OF_RANK[level] + ("?" if marked else "")
+            text = f"{self._names[first]} + {self._names[second]}: {shown}"
+            # Within a patient: worst level first, then as the texts sort ("x" before "x?").
+            described.append(((-level, self._name_rank[first], self._name_rank[second], marked), text))
+        ranked = sorted(range(len(described)), key=lambda k: described[k][0])
+        position = np.empty(len(ranked), dtype=np.int64)
+        position[ranked] = np.arange(len(ranked))
+        # Sorting (patient, position of the text) sorts each patient's texts; the hits come by patient.
+        width = max(len(ranked), 1)
+        keys = sort_keys(prescription * width + position[entry])
+        texts = pa.array([described[k][1] for k in ranked], pa.string())
+        values = texts.take(pa.array(keys % width))
+        offsets = np.zeros(n + 1, dtype=np.int32)
+        np.cumsum(np.bincount(prescription, minlength=n), out=offsets[1:])
+        return pa.ListArray.from_arrays(pa.array(offsets), values, type=pa.list_(pa.string()))

@@ -1,4 +1,4 @@
-"""Per-patient checks in batch, with the engine's own rules, combined from per-line features and memos.
+"""Per-patient checks of a whole chunk at once, with the engine's own rules, from per-line arrays.
 
 Each count equals what ``iatro.analysis.Engine.analyze`` reports for the same patient given as a
 contract prescription (the agreement test in ``tests/screening`` runs the engine on a sample):
@@ -6,27 +6,27 @@ contract prescription (the agreement test in ``tests/screening`` runs the engine
 - ANSM interactions: counted by the engine's batch kernel (:mod:`iatro.batch.interactions`) from
   the same lines, in :mod:`screening.batch`.
 - STOPP/START: in :mod:`screening.criteria`.
-- ACB, Tisdale QT and eligibility: the per-line results of the engine's checks (:mod:`screening.lines`)
-  combined with the same rules those checks apply to a whole list (a substance counts once, three-
-  valued factors, closed-world diagnoses).
+- ACB, Tisdale QT and eligibility: the per-line results of the engine's checks (:mod:`screening.lines`,
+  as arrays in :mod:`screening.line_arrays`) combined over each patient's lines with the rules those
+  checks apply to a whole list: a substance counts once (ACB: its highest points; Tisdale: a sure QT
+  drug outranks a possible one; BPM: a chronic molecule outranks one without duration, which outranks
+  a short one), three-valued factors, closed-world diagnoses.
+
+Three-valued answers are int8 arrays coded so that AND is the minimum and OR the maximum:
+``FALSE`` < ``UNKNOWN`` < ``TRUE`` (the engine's ``all_true`` / ``any_true``).
 """
 
 from __future__ import annotations
 
-import operator
-from collections.abc import Callable
+from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import overload
+
+import numpy as np
+import numpy.typing as npt
 
 from iatro.analysis import Engine
-from iatro.checks.eligibility import (
-    CHRONIC_DAYS,
-    TOWN_DOOR,
-    BpmRule,
-    EligibilityCheck,
-    Truth,
-    all_true,
-    any_true,
-)
+from iatro.checks.eligibility import CHRONIC_DAYS, TOWN_DOOR, BpmRule, EligibilityCheck
 from iatro.checks.qt import (
     ConditionFactor,
     DrugAtcFactor,
@@ -37,90 +37,207 @@ from iatro.checks.qt import (
 )
 from iatro.errors import KnowledgeBaseCorrupt
 from iatro.model.prescription import Patient
-from screening.derive import Context
-from screening.lines import Line, engine_check
+from screening.derive import SEXES, UNKNOWN_AGE, UNKNOWN_ALD, Context, PatientFacts
+from screening.line_arrays import NO_DURATION, LineArrays
+from screening.lines import engine_check
+from screening.segments import expand, least_per_pair, owners, segment_reduce, segment_sum
 
 MEMO_LIMIT = 50_000  # entries per memo; beyond, the memo is emptied (bounded memory, refilled on demand)
-_COMPARE: dict[str, Callable[[float, float], bool]] = {
-    ">=": operator.ge,
-    ">": operator.gt,
-    "<=": operator.le,
-    "<": operator.lt,
+FALSE, UNKNOWN, TRUE = 0, 1, 2
+Truths = npt.NDArray[np.int8]
+I64 = npt.NDArray[np.int64]
+_COMPARE: dict[str, np.ufunc] = {
+    ">=": np.greater_equal,
+    ">": np.greater,
+    "<=": np.less_equal,
+    "<": np.less,
 }
 
 
-class Patients:
-    """One contract ``Patient`` per distinct claims context (built once, reused)."""
+def truths(met: npt.NDArray[np.bool_], known: npt.NDArray[np.bool_] | bool = True) -> Truths:
+    """TRUE / FALSE where ``known``, UNKNOWN elsewhere."""
+    return np.where(known, np.where(met, TRUE, FALSE), UNKNOWN).astype(np.int8)
 
-    def __init__(self) -> None:
-        self._known: dict[Context, Patient] = {}
 
-    def get(self, context: Context) -> Patient:
-        found = self._known.get(context)
+@dataclass(frozen=True, slots=True)
+class Chunk:
+    """What the checks read of a chunk: each patient's lines (CSR over catalog ids) and facts."""
+
+    lines: LineArrays
+    offsets: I64  # patient p's lines are line_ids[offsets[p]:offsets[p + 1]]
+    line_ids: npt.NDArray[np.int32]
+    facts: PatientFacts
+
+    @property
+    def size(self) -> int:
+        return len(self.offsets) - 1
+
+    def count(self, per_line: npt.NDArray[np.bool_]) -> I64:
+        """How many of each patient's lines have a per-line flag."""
+        return segment_sum(per_line[self.line_ids], self.offsets)
+
+    def entries(self, line_offsets: I64) -> tuple[I64, I64]:
+        """The entries of every patient's lines in a per-line CSR: (patient, entry index)."""
+        position, entry = expand(self.line_ids, line_offsets)
+        return owners(self.offsets)[position], entry
+
+
+PatientKey = tuple[int, int, int, tuple[str, ...]]  # age, sex and ALD codes, CIM-10 codes
+
+
+class Patients(Sequence[Patient]):
+    """The contract ``Patient`` of each patient of a chunk, built when first read, shared by equal facts.
+
+    ``memo`` outlives the chunk (one per screener), keyed by the facts' codes and the condition set.
+    """
+
+    def __init__(
+        self, facts: PatientFacts, memo: dict[tuple[int, int, int, tuple[str, ...]], Patient]
+    ) -> None:
+        self._facts = facts
+        self._memo = memo
+        self._n = len(facts.age)
+
+    def __len__(self) -> int:
+        return self._n
+
+    @overload
+    def __getitem__(self, index: int) -> Patient: ...
+    @overload
+    def __getitem__(self, index: slice) -> Sequence[Patient]: ...
+    def __getitem__(self, index: int | slice) -> Patient | Sequence[Patient]:
+        if isinstance(index, slice):
+            return [self[i] for i in range(*index.indices(self._n))]
+        if not -self._n <= index < self._n:
+            raise IndexError(index)
+        facts = self._facts
+        key = (
+            int(facts.age[index]),
+            int(facts.sex[index]),
+            int(facts.ald[index]),
+            facts.condition_set(index),
+        )
+        found = self._memo.get(key)
         if found is None:
-            if len(self._known) >= MEMO_LIMIT:
-                self._known.clear()
-            found = self._known[context] = context.patient()
+            if len(self._memo) >= MEMO_LIMIT:
+                self._memo.clear()
+            found = self._memo[key] = facts.context(index).patient()
+        return found
+
+
+def acb_totals(chunk: Chunk) -> I64:
+    """Each patient's ACB total: every rated substance name once, with its highest points."""
+    line_offsets, name, points = chunk.lines.acb
+    patient, entry = chunk.entries(line_offsets)
+    if not len(entry):
+        return np.zeros(chunk.size, dtype=np.int64)
+    top = int(points.max()) + 1
+    # Least of (top - points) is the highest points.
+    owner, _, least = least_per_pair(
+        patient, name[entry], top - 1 - points[entry], len(chunk.lines.acb_names), top
+    )
+    return np.bincount(owner, weights=top - 1 - least, minlength=chunk.size).astype(np.int64)
+
+
+@dataclass(frozen=True, slots=True)
+class QtColumns:
+    level: I64  # index into Tisdale.levels
+    score: I64
+    max_possible: I64
+
+
+class Tisdale:
+    """The engine's Tisdale factors over each whole list, from per-line QT drug and drug-class features."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.table = engine_check(engine, "qt", QtCheck).table
+        self.drug_class_factors = tuple(f.id for f in self.table.factors if isinstance(f, DrugAtcFactor))
+        for factor in self.table.factors:
+            if not isinstance(
+                factor, PatientValueFactor | SexFactor | ConditionFactor | DrugAtcFactor | QtDrugCountFactor
+            ):  # a factor kind this module does not know: refuse rather than under-score
+                raise KnowledgeBaseCorrupt(f"unknown Tisdale factor kind {type(factor).__name__}")
+        self.levels = tuple(dict.fromkeys(band.level for band in self.table.levels))
+        # The level of every possible score, as an index into levels.
+        self._level_at = np.array(
+            [self.levels.index(self.table.level_of(s)) for s in range(self.table.max_score + 1)],
+            dtype=np.int64,
+        )
+        self._condition_memo: dict[tuple[tuple[str, ...], tuple[str, ...]], bool] = {}
+
+    def run(self, chunk: Chunk, unresolved: I64) -> QtColumns:
+        facts = chunk.facts
+        n = chunk.size
+        sure, maybe = self._qt_drugs(chunk)
+        drug_classes = segment_reduce(np.bitwise_or, chunk.lines.qt_factors[chunk.line_ids], chunk.offsets, 0)
+        score = np.zeros(n, dtype=np.int64)
+        unknown = np.zeros(n, dtype=np.int64)
+        for factor in self.table.factors:
+            met: Truths
+            if isinstance(factor, PatientValueFactor):
+                met = self._patient_value(factor, facts)
+            elif isinstance(factor, SexFactor):
+                met = truths(facts.sex == SEXES.index(factor.equals), facts.sex != 0)
+            elif isinstance(factor, ConditionFactor):
+                per_set = np.array(
+                    [self._condition(factor.cim10, codes) for codes in facts.condition_sets], dtype=bool
+                )
+                met = truths(per_set[facts.conditions])
+            elif isinstance(factor, DrugAtcFactor):
+                has = (drug_classes & chunk.lines.qt_factor_bit[factor.id]) != 0
+                met = truths(has, has | (unresolved == 0))
+            else:
+                assert isinstance(factor, QtDrugCountFactor)  # kinds checked in __init__
+                enough = sure >= factor.min_count
+                met = truths(enough, enough | (sure + maybe + unresolved < factor.min_count))
+            score += np.where(met == TRUE, factor.points, 0)
+            unknown += np.where(met == UNKNOWN, factor.points, 0)
+        return QtColumns(self._level_at[score], score, score + unknown)
+
+    def _qt_drugs(self, chunk: Chunk) -> tuple[I64, I64]:
+        """Per patient: distinct sure QT drugs, and distinct possible ones that are not sure."""
+        line_offsets, substance, only_maybe = chunk.lines.qt
+        patient, entry = chunk.entries(line_offsets)
+        if not len(entry):
+            zero = np.zeros(chunk.size, dtype=np.int64)
+            return zero, zero
+        bound = int(substance.max()) + 1
+        owner, _, kind = least_per_pair(patient, substance[entry], only_maybe[entry], bound, 2)
+        sure = np.bincount(owner[kind == 0], minlength=chunk.size)
+        maybe = np.bincount(owner[kind == 1], minlength=chunk.size)
+        return sure.astype(np.int64), maybe.astype(np.int64)
+
+    @staticmethod
+    def _patient_value(factor: PatientValueFactor, facts: PatientFacts) -> Truths:
+        compare = _COMPARE[factor.comparator]
+        if factor.field == "age":
+            met = np.asarray(compare(facts.age.astype(np.float64), factor.threshold), dtype=bool)
+            return truths(met, facts.age != UNKNOWN_AGE)
+        # Claims give no other patient value: read it as the engine does on such a patient (absent).
+        value: object = Context(None, None, (), None).patient()
+        for part in factor.field.split("."):
+            value = getattr(value, part)
+        n = len(facts.age)
+        if not isinstance(value, int | float):
+            return np.full(n, UNKNOWN, dtype=np.int8)
+        return np.full(n, TRUE if compare(float(value), factor.threshold) else FALSE, dtype=np.int8)
+
+    def _condition(self, prefixes: tuple[str, ...], codes: tuple[str, ...]) -> bool:
+        key = (prefixes, codes)
+        found = self._condition_memo.get(key)
+        if found is None:
+            if len(self._condition_memo) >= MEMO_LIMIT:
+                self._condition_memo.clear()
+            found = self._condition_memo[key] = any(code.startswith(prefixes) for code in codes)
         return found
 
 
 @dataclass(frozen=True, slots=True)
-class QtOutcome:
-    level: str
-    score: int
-    max_possible: int
-
-
-class Tisdale:
-    """The engine's Tisdale factors over a whole list, from per-line QT drug and drug-class flags."""
-
-    def __init__(self, engine: Engine) -> None:
-        self.table = engine_check(engine, "qt", QtCheck).table
-
-    def run(self, lines: list[Line], n_unresolved: int, context: Context, patient: Patient) -> QtOutcome:
-        sure: set[int] = set()
-        maybe: set[int] = set()
-        atc_factors: set[str] = set()
-        for line in lines:
-            sure |= line.qt_sure
-            maybe |= line.qt_maybe
-            atc_factors |= line.qt_atc_factors
-        maybe -= sure
-        score = unknown = 0
-        for factor in self.table.factors:
-            met: Truth
-            if isinstance(factor, PatientValueFactor):
-                value: object = patient
-                for part in factor.field.split("."):
-                    value = getattr(value, part)
-                met = (
-                    _COMPARE[factor.comparator](float(value), factor.threshold)
-                    if isinstance(value, int | float)
-                    else None
-                )
-            elif isinstance(factor, SexFactor):
-                met = None if context.sex is None else context.sex == factor.equals
-            elif isinstance(factor, ConditionFactor):
-                met = any(code.startswith(factor.cim10) for code in context.conditions)
-            elif isinstance(factor, DrugAtcFactor):
-                met = True if factor.id in atc_factors else (None if n_unresolved else False)
-            elif isinstance(factor, QtDrugCountFactor):
-                met = True if len(sure) >= factor.min_count else None
-                if met is None and len(sure) + len(maybe) + n_unresolved < factor.min_count:
-                    met = False
-            else:  # a factor kind this module does not know: refuse rather than under-score
-                raise KnowledgeBaseCorrupt(f"unknown Tisdale factor kind {type(factor).__name__}")
-            score += factor.points if met else 0
-            unknown += factor.points if met is None else 0
-        return QtOutcome(self.table.level_of(score), score, score + unknown)
-
-
-@dataclass(frozen=True, slots=True)
-class EligibilityOutcome:
-    town_door: Truth
-    iatroprev: Truth
-    optimedoc: Truth
-    bpm: Truth
+class EligibilityColumns:
+    town_door: Truths
+    iatroprev: Truths
+    optimedoc: Truths
+    bpm: Truths
 
 
 class Eligibility:
@@ -129,38 +246,42 @@ class Eligibility:
     def __init__(self, engine: Engine) -> None:
         self.bpm: BpmRule = engine_check(engine, "eligibility", EligibilityCheck).bpm
 
-    def run(self, lines: list[Line], n_unresolved: int, context: Context) -> EligibilityOutcome:
-        n_lines = sum(1 for line in lines if line.counts_as_line)
-        age = context.age
-        old_enough = None if age is None else age >= TOWN_DOOR.age_min
-        town = all_true(old_enough, n_lines >= TOWN_DOOR.min_drug_lines)
+    def run(self, chunk: Chunk, unresolved: I64) -> EligibilityColumns:
+        facts = chunk.facts
+        known_age = facts.age != UNKNOWN_AGE
+        n_lines = chunk.count(chunk.lines.counts_as_line)
+        old_enough = truths(facts.age >= TOWN_DOOR.age_min, known_age)
+        town = np.minimum(old_enough, truths(n_lines >= TOWN_DOOR.min_drug_lines))
         # Claims carry no hospital context: the hospital door is "not assessed", i.e. False.
-        iatroprev = any_true(town, False)
-        chronic: set[int] = set()
-        no_duration: set[int] = set()
-        short: set[int] = set()
-        for line in lines:
-            for sid, _, duration in line.molecules:
-                if duration is None:
-                    no_duration.add(sid)
-                elif duration >= CHRONIC_DAYS:
-                    chronic.add(sid)
-                else:
-                    short.add(sid)
-        no_duration -= chronic
-        short -= chronic | no_duration
-        results: list[Truth] = []
+        iatroprev = np.maximum(town, FALSE).astype(np.int8)
+        chronic, molecules = self._molecules(chunk)
+        ald = truths(facts.ald == 1, facts.ald != UNKNOWN_ALD)
+        bpm = np.full(chunk.size, FALSE, dtype=np.int8)  # OR over no alternative
         for alt in self.bpm.alternatives:
-            parts: list[Truth] = [None if age is None else age >= alt.age_min]
+            parts = truths(facts.age >= alt.age_min, known_age)
             if alt.requires_ald:
-                parts.append(context.ald)
+                parts = np.minimum(parts, ald)
             if alt.min_chronic_molecules is not None:
                 needed = alt.min_chronic_molecules
-                enough: Truth = None
-                if len(chronic) >= needed:
-                    enough = True
-                elif len(chronic) + len(no_duration) + len(short) + n_unresolved < needed:
-                    enough = False
-                parts.append(enough)
-            results.append(all_true(*parts))
-        return EligibilityOutcome(town, iatroprev, iatroprev, any_true(*results))
+                enough = np.full(chunk.size, UNKNOWN, dtype=np.int8)
+                enough[molecules + unresolved < needed] = FALSE
+                enough[chronic >= needed] = TRUE
+                parts = np.minimum(parts, enough)
+            bpm = np.maximum(bpm, parts)
+        return EligibilityColumns(town, iatroprev, iatroprev, bpm)
+
+    @staticmethod
+    def _molecules(chunk: Chunk) -> tuple[I64, I64]:
+        """Per patient: distinct molecules given for >= 6 months, and distinct molecules in all."""
+        line_offsets, substance, days = chunk.lines.molecules
+        patient, entry = chunk.entries(line_offsets)
+        if not len(entry):
+            zero = np.zeros(chunk.size, dtype=np.int64)
+            return zero, zero
+        # 0: long-term; 1: no duration; 2: shorter. A molecule is long-term when any line says so.
+        duration = days[entry]
+        kind = np.where(duration == NO_DURATION, 1, np.where(duration >= CHRONIC_DAYS, 0, 2))
+        bound = int(substance.max()) + 1
+        owner, _, least = least_per_pair(patient, substance[entry], kind, bound, 3)
+        chronic = np.bincount(owner[least == 0], minlength=chunk.size).astype(np.int64)
+        return chronic, np.bincount(owner, minlength=chunk.size).astype(np.int64)

@@ -35,22 +35,27 @@ DISCLAIMER: Final = (
     "and says nothing a pharmacist's or physician's review would not confirm or refute."
 )
 
+Counts = npt.NDArray[np.integer]
+
 
 def risk_scores(
-    contraindications: npt.NDArray[np.int32],
-    deconseillees: npt.NDArray[np.int32],
-    stopp: npt.NDArray[np.int32],
-    acb_total: npt.NDArray[np.int32],
-    qt_level: list[str],
+    contraindications: Counts,
+    deconseillees: Counts,
+    stopp: Counts,
+    acb_total: Counts,
+    qt_level: npt.ArrayLike,
 ) -> npt.NDArray[np.int32]:
-    qt = np.array([2 if lv == "high" else 1 if lv == "moderate" else 0 for lv in qt_level], dtype=np.int32)
-    return (
-        WEIGHTS["contraindications"] * contraindications
-        + WEIGHTS["deconseillees"] * deconseillees
-        + WEIGHTS["stopp"] * stopp
-        + WEIGHTS["acb_at_threshold"] * (acb_total >= ACB_THRESHOLD).astype(np.int32)
-        + qt
+    """One score per patient; ``qt_level`` holds each patient's Tisdale level name."""
+    level = np.asarray(qt_level)
+    score: npt.NDArray[np.int32] = (
+        WEIGHTS["contraindications"] * np.asarray(contraindications, dtype=np.int64)
+        + WEIGHTS["deconseillees"] * np.asarray(deconseillees, dtype=np.int64)
+        + WEIGHTS["stopp"] * np.asarray(stopp, dtype=np.int64)
+        + WEIGHTS["acb_at_threshold"] * (np.asarray(acb_total) >= ACB_THRESHOLD)
+        + WEIGHTS["qt_high"] * (level == "high")
+        + WEIGHTS["qt_moderate"] * (level == "moderate")
     ).astype(np.int32)
+    return score
 
 
 def band(score: int) -> str:
@@ -59,3 +64,9 @@ def band(score: int) -> str:
         if score >= minimum:
             found = name
     return found
+
+
+def bands(scores: Counts) -> npt.NDArray[np.int64]:
+    """Each score's band, as an index into :data:`BANDS` (the last band whose minimum it reaches)."""
+    minimums = np.array([minimum for _, minimum in BANDS])
+    return np.maximum(np.searchsorted(minimums, scores, side="right") - 1, 0).astype(np.int64)

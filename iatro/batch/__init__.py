@@ -2,6 +2,11 @@
 
 The single-prescription engine (:mod:`iatro.analysis`) stays the reference; each kernel here gives
 the same findings on the same input, and an agreement test says so.
+
+``interactions`` is the ANSM interaction kernel (encoding, pair table, ``run``, ``check_lines``);
+``pairs`` pairs the exposures of many prescriptions with numpy; ``qualified`` memoises the pairs
+whose level depends on the patient, on the answers to what their qualification asks; ``hits`` holds
+the result types.
 """
 
 from iatro.batch.interactions import BatchInteractions, PairHits

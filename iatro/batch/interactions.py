@@ -17,120 +17,55 @@ returns compact ``int32`` line ids. Id 0 is a line that takes no part in interac
 ambiguous (the engine reports it so and ignores it in the check). Ids are stable for the kernel's
 lifetime; encoding new keys extends the vocabulary (the kernel is not thread-safe while encoding).
 
-*Rows.* One row per (prescription, unordered pair of substances) that the engine reports as one
-``interaction`` alert: ``substance_a < substance_b`` are KB substance ids (the alert's substances),
-``line_a < line_b`` the lines (positions within the prescription) of the alert's main finding (when
-a substance is on several lines, the first line pair that gives the main rule; the alert's ``lines``
-are all of them),
-``level`` the rank of the level the engine reports for this patient (``LEVEL_RANK``: 4 contre-
-indication ... 1 à prendre en compte; ``LEVEL_CODES[level]`` is the contract's string), ``unresolved``
-True when the alert would carry ``unresolved_conditions`` (the level is then the worst candidate), and
-``rule`` the index of the main rule in ``kernel.rules`` (``rule_id`` and ``edition`` there).
+*Rows* are described in :mod:`iatro.batch.hits` (``rule`` indexes ``kernel.rules``: ``rule_id``
+and ``edition`` there).
 
 *Patient.* ``patients`` is None (nothing known, as an empty ``Patient``), one ``Patient`` for every
-prescription, or a sequence with one ``Patient`` per prescription. Only the fields the curated
-qualifications read (conditions, sex, age, eGFR, potassium) matter here.
+prescription, or a sequence with one ``Patient`` per prescription. Only what the curated
+qualifications ask (:func:`iatro.checks.qualify.patient_questions`: history prefixes, sex, age,
+eGFR and potassium thresholds) matters here.
 
 How: every (substance, route) exposure is reduced to its *signature*, the set of rule sides it meets;
 a dense table indexed by two signatures gives the static outcome of the pair (worst level and main
 rule when no rule of the pair is qualified) or says that the pair needs qualification. Pairs are
-generated and looked up with numpy (prescriptions grouped by size, one gather per group); only the
-pairs with a qualified rule go through the engine's own qualification, memoised on (exposure,
-exposure, patient facts). ``tests/unit/test_batch_interactions.py`` checks every row against
-``Engine.analyze`` on 10,000 generated prescriptions, products by CIS and dose-dependent lines.
+generated and looked up with numpy (:mod:`iatro.batch.pairs`: prescriptions grouped by size, one
+gather per group); only the pairs with a qualified rule go through the engine's own qualification,
+memoised on (exposure, exposure, the patient's answers to the questions of the pair's rules)
+(:mod:`iatro.batch.qualified`). ``tests/unit/test_batch_interactions.py`` and
+``tests/unit/test_batch_qualified_facts.py`` check every row against ``Engine.analyze``.
 """
 
 from __future__ import annotations
 
 import dataclasses
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
-from functools import lru_cache
-from typing import Literal, NamedTuple
+from typing import Literal
 
 import numpy as np
 import numpy.typing as npt
 from pydantic import ValidationError
 
-from iatro.checks.context import CheckContext, Exposure
+from iatro.batch.hits import I32, I64, LEVEL_CODES, PairHit, PairHits
+from iatro.batch.pairs import merge_same_pair, pairs_within
+from iatro.batch.qualified import PairOutcome, QualifiedPairs
+from iatro.checks.context import Exposure
 from iatro.checks.exposures import build_exposures
 from iatro.checks.interactions import InteractionIndex
+from iatro.checks.qualify import PatientQuestion
 from iatro.errors import FieldError, KnowledgeBaseCorrupt
 from iatro.kb.store import KnowledgeBase
-from iatro.kb.thesaurus import LEVEL_RANK, LEVELS, InteractionRule, Level
+from iatro.kb.thesaurus import LEVEL_RANK, InteractionRule
 from iatro.model.prescription import LineInput, Patient
 from iatro.resolve.lines import Resolver
 
-#: ``LEVEL_CODES[rank]``: the contract's level string of a ``PairHits.level`` value (index 0 unused).
-LEVEL_CODES: tuple[Level | None, ...] = (None, *reversed(LEVELS))
+__all__ = ["LEVEL_CODES", "BatchInteractions", "KeyKind", "PairHit", "PairHits"]
 
 KeyKind = Literal["substance", "cis", "cip13", "text"]
-
-I32 = npt.NDArray[np.int32]
-I64 = npt.NDArray[np.int64]
 
 _NO_RULE = -1
 _NOBODY = Patient()
 # Flag bit of a pair-table cell: a rule of the pair is qualified, its level depends on the patient.
 _QUALIFY = 1 << 13
-# Up to this many distinct exposures, qualified outcomes are cached in a dense (n, n) int32 table.
-_DENSE_EXPOSURES = 2048
-# What the curated qualifications read of a patient (``iatro.checks.qualify``).
-_Facts = tuple[tuple[str, ...], str | None, int | None, float | None, float | None]
-
-
-def _facts(patient: Patient) -> _Facts:
-    return (patient.conditions, patient.sex, patient.age, patient.egfr_ml_min, patient.labs.potassium_mmol_l)
-
-
-@dataclass(frozen=True, slots=True)
-class PairHits:
-    """Interacting pairs of a batch, one row per alert the engine would report; equal-length arrays.
-
-    Rows are ordered by prescription, then by lines.
-    """
-
-    prescription: I64
-    line_a: I32
-    line_b: I32
-    substance_a: I32
-    substance_b: I32
-    level: npt.NDArray[np.int8]
-    unresolved: npt.NDArray[np.bool_]
-    rule: I32
-
-    def __len__(self) -> int:
-        return len(self.prescription)
-
-    def counts_by_level(self, n_prescriptions: int) -> I64:
-        """``(n_prescriptions, 5)`` alert counts; column k counts level rank k (column 0 stays 0)."""
-        flat = self.prescription * 5 + self.level.astype(np.int64)
-        counts = np.bincount(flat, minlength=n_prescriptions * 5)
-        return counts.reshape(n_prescriptions, 5)
-
-
-class PairHit(NamedTuple):
-    """One row of :class:`PairHits`, for one prescription (``BatchInteractions.check_lines``)."""
-
-    line_a: int
-    line_b: int
-    substance_a: int
-    substance_b: int
-    level: int
-    unresolved: bool
-    rule: int
-
-
-@dataclass(frozen=True, slots=True)
-class _PairOutcome:
-    level: int  # rank, 0 when every finding of the pair is excluded by the thesaurus text
-    rule: int
-    unresolved: bool
-
-    @property
-    def packed(self) -> int:
-        """level | unresolved << 3 | rule << 4, the cell of a dense outcome table."""
-        return self.level | (8 if self.unresolved else 0) | (max(self.rule, 0) << 4)
 
 
 class BatchInteractions:
@@ -162,8 +97,10 @@ class BatchInteractions:
         self._line_ids: dict[tuple[int, ...], int] = {(): 0}
         self._key_cache: dict[str, dict[str, int]] = {}
         self._input_cache: dict[LineInput, int] = {}
-        self._outcomes: dict[_Facts, dict[tuple[int, int], _PairOutcome]] = {}
-        self._dense: dict[_Facts, npt.NDArray[np.int32]] = {}
+        # Outcomes of the pairs with a qualified rule, memoised on what their qualification reads.
+        self._qualified_pairs = QualifiedPairs(
+            index, self._exposures, self._exposure_sig, self._signatures, self._rule_index
+        )
         self._arrays_size = (-1, -1)
         self._table_size = -1
         for substance in self.kb.substances:
@@ -187,6 +124,19 @@ class BatchInteractions:
     @property
     def edition(self) -> str:
         return self.index.edition
+
+    @property
+    def qualified_pairs(self) -> QualifiedPairs:
+        """The memoised outcomes of the pairs whose level depends on the patient."""
+        return self._qualified_pairs
+
+    def pair_questions(self, line_a: int, line_b: int) -> tuple[PatientQuestion, ...]:
+        """What the level of two encoded lines' interactions reads of the patient (empty: nothing)."""
+        found: dict[PatientQuestion, None] = {}
+        for a in self._lines[line_a]:
+            for b in self._lines[line_b]:
+                found.update(dict.fromkeys(self._qualified_pairs.pair_questions(min(a, b), max(a, b))))
+        return tuple(found)
 
     # -- encoding -----------------------------------------------------------------------------
     def encode_lines(self, keys: Iterable[str], kind: KeyKind = "substance") -> I32:
@@ -381,7 +331,9 @@ class BatchInteractions:
             live = np.flatnonzero(sig > 0)
             exposure, ex_presc, ex_line, sig = (a.take(live) for a in (exposure, ex_presc, ex_line, sig))
         sid = ex_sid[exposure]
-        first, second, cell, duplicated = self._lookup(ex_presc, sig, sid, n_presc)
+        first, second, cell, duplicated = pairs_within(
+            ex_presc, sig, sid, n_presc, self._local_table, self._local_size
+        )
         hit = (sid[first] != sid[second]) & (ex_line[first] != ex_line[second])
         if not hit.all():
             kept = np.flatnonzero(hit)
@@ -415,119 +367,15 @@ class BatchInteractions:
             return hits
         twice = np.zeros(len(sid), dtype=np.bool_)
         twice[duplicated] = True
-        return self._merge_same_pair(hits, np.flatnonzero(twice[first] | twice[second]))
-
-    def _lookup(self, presc: I32, sig: I32, sid: I32, n_presc: int) -> tuple[I64, I64, I64, I64]:
-        """Every pair of exposures of a prescription whose signatures meet a rule, and its table cell.
-
-        Prescriptions are grouped by their number k of exposures: each group is a (rows, k) matrix,
-        its pairs the k(k-1)/2 upper-triangle columns, looked up in one gather. Returns the pairs
-        (exposure positions, ordered by prescription then position), their cells, and the
-        exposures whose substance is on another exposure of the prescription (to merge, see below).
-        """
-        counts = np.bincount(presc, minlength=n_presc)
-        starts = np.cumsum(counts) - counts
-        groups = []
-        duplicated = []
-        for k in np.unique(counts).tolist():
-            if k < 2:
-                continue
-            rows = np.flatnonzero(counts == k)
-            base = starts[rows]
-            positions = base[:, None] + np.arange(k)
-            iu, ju = _triangle(k)
-            matrix = sig[positions]
-            flat = matrix[:, iu]
-            flat *= self._local_size
-            flat += matrix[:, ju]
-            cell = np.take(self._local_table, flat.ravel())
-            found = np.flatnonzero(cell >= 0)
-            row, column = np.divmod(found, len(iu))
-            groups.append((rows, row, base[row] + iu[column], base[row] + ju[column], cell[found]))
-            ids = sid[positions]
-            ordered = np.sort(ids, axis=1)
-            repeated = np.flatnonzero((ordered[:, 1:] == ordered[:, :-1]).any(axis=1))
-            if len(repeated):
-                # The exposures whose substance is also on another exposure of the prescription.
-                ids = ids[repeated]
-                order = np.argsort(ids, axis=1, kind="stable")
-                ids = np.take_along_axis(ids, order, axis=1)
-                equal = ids[:, 1:] == ids[:, :-1]
-                twice = np.zeros(ids.shape, dtype=np.bool_)
-                twice[:, 1:] |= equal
-                twice[:, :-1] |= equal
-                r, c = np.nonzero(twice)
-                duplicated.append(positions[repeated[r], order[r, c]])
-        dup = np.concatenate(duplicated) if duplicated else np.zeros(0, dtype=np.int64)
-        # Groups come by size; scatter each hit to its place in prescription order.
-        per_presc = np.zeros(n_presc, dtype=np.int64)
-        for rows, row, *_ in groups:
-            per_presc[rows] = np.bincount(row, minlength=len(rows))
-        total = int(per_presc.sum())
-        hit_start = np.cumsum(per_presc) - per_presc
-        first = np.empty(total, dtype=np.int64)
-        second = np.empty(total, dtype=np.int64)
-        cells = np.empty(total, dtype=np.int64)
-        for rows, row, f, s, c in groups:
-            run = per_presc[rows]
-            local = np.arange(len(row), dtype=np.int64) - np.repeat(np.cumsum(run) - run, run)
-            dest = hit_start[rows][row] + local
-            first[dest], second[dest], cells[dest] = f, s, c
-        return first, second, cells, dup
-
-    def _merge_same_pair(self, hits: PairHits, rows: I64) -> PairHits:
-        """One row per substance pair where a substance is on several lines, as the engine's alert.
-
-        ``rows`` are the rows that involve such a substance. The level is the worst over the line
-        pairs, the rule the main one at that level (smallest rule id), the lines those of its first
-        line pair, ``unresolved`` true if any pair's is.
-        """
-        if not len(rows):
-            return hits
-        n_sub = len(self.kb.substances)
-        key = (hits.prescription[rows] * n_sub + hits.substance_a[rows]) * n_sub + hits.substance_b[rows]
-        # One stable sort on the pair key; only the keys met more than once need merging.
-        by = np.argsort(key, kind="stable")
-        sorted_key = key[by]
-        repeated = np.zeros(len(by), dtype=np.bool_)
-        same = sorted_key[1:] == sorted_key[:-1]
-        repeated[1:] |= same
-        repeated[:-1] |= same
-        if not repeated.any():
-            return hits
-        rows = rows[by[repeated]]  # rows of merged pairs, grouped by key, earliest row first
-        key = key[by[repeated]]
-        code = (4 - hits.level[rows].astype(np.int64)) * self._n_rules + self._rule_order[hits.rule[rows]]
-        by = np.lexsort((rows, code, key))  # per pair: main first, then the earliest row
-        key_sorted = key[by]
-        head = np.ones(len(by), dtype=np.bool_)
-        head[1:] = key_sorted[1:] != key_sorted[:-1]
-        group = np.cumsum(head) - 1
-        any_unresolved = np.zeros(int(group[-1]) + 1, dtype=np.bool_)
-        np.logical_or.at(any_unresolved, group, hits.unresolved[rows[by]])
-        keep = np.ones(len(hits), dtype=np.bool_)
-        keep[rows] = False
-        kept_rows = rows[by[head]]
-        keep[kept_rows] = True
-        unresolved = hits.unresolved.copy()
-        unresolved[kept_rows] = any_unresolved
-        kept = np.flatnonzero(keep)  # one scan of the mask, then plain gathers
-        return PairHits(
-            prescription=hits.prescription.take(kept),
-            line_a=hits.line_a.take(kept),
-            line_b=hits.line_b.take(kept),
-            substance_a=hits.substance_a.take(kept),
-            substance_b=hits.substance_b.take(kept),
-            level=hits.level.take(kept),
-            unresolved=unresolved.take(kept),
-            rule=hits.rule.take(kept),
-        )
+        rows = np.flatnonzero(twice[first] | twice[second])
+        return merge_same_pair(hits, rows, len(self.kb.substances), self._n_rules, self._rule_order)
 
     def check_lines(self, line_ids: Sequence[int], patient: Patient | None = None) -> list[PairHit]:
         """The rows ``run`` gives for one prescription (in line order), without numpy: faster for one.
 
         At 20 lines, numpy's per-call overhead exceeds the work; this walks the pairs in Python over
-        the same table (one dict per signature) and the same memoised qualification.
+        the same table (one dict per signature) and the same memoised qualification (each question
+        asked of the patient once, when a qualified pair first needs it).
         """
         lines, sig_of, sid_of = self._lines, self._exposure_sig, self._exposure_sid
         active = [
@@ -536,7 +384,10 @@ class BatchInteractions:
             for ex in lines[line_id]
             if sig_of[ex]
         ]
-        outcomes: dict[tuple[int, int], _PairOutcome] | None = None
+        patient = patient or _NOBODY
+        qualified = self._qualified_pairs
+        known: dict[tuple[int, int], PairOutcome] | None = None  # this patient's pairs met before
+        answers: list[int] = []  # the patient's answers, each asked once per prescription
         decode = self._decode
         make = PairHit._make  # tuple.__new__: a third of the keyword-checking constructor's cost
         found: dict[tuple[int, int], PairHit] = {}
@@ -553,11 +404,10 @@ class BatchInteractions:
                     continue
                 lo, hi = (sid_x, sid_y) if sid_x < sid_y else (sid_y, sid_x)
                 if code & _QUALIFY:
-                    if outcomes is None:
-                        patient = patient or _NOBODY
-                        outcomes = self._outcomes.setdefault(_facts(patient), {})
+                    if known is None:
+                        known, answers = qualified.recent(patient), qualified.new_answers()
                     pair = (ex_x, ex_y) if ex_x < ex_y else (ex_y, ex_x)
-                    outcome = outcomes.get(pair) or self._outcome(*pair, patient or _NOBODY)
+                    outcome = known.get(pair) or qualified.outcome(*pair, patient, answers, known)
                     if not outcome.level:
                         continue
                     hit = make((line_x, line_y, lo, hi, outcome.level, outcome.unresolved, outcome.rule))
@@ -568,7 +418,7 @@ class BatchInteractions:
                 before = found.get(key)
                 if before is None:
                     found[key] = hit
-                else:  # a substance on several lines: one alert, as in ``_merge_same_pair``
+                else:  # a substance on several lines: one alert, as in ``pairs.merge_same_pair``
                     keep = before if self._code(before) <= self._code(hit) else hit
                     found[key] = keep._replace(unresolved=before.unresolved or hit.unresolved)
         return list(found.values())
@@ -591,106 +441,23 @@ class BatchInteractions:
     ) -> tuple[npt.NDArray[np.int8], I32, npt.NDArray[np.bool_]]:
         """Outcomes of the pairs with a qualified rule, through the engine's own qualification."""
         lo, hi = np.minimum(ex_a, ex_b).astype(np.int64), np.maximum(ex_a, ex_b).astype(np.int64)
+        qualified = self._qualified_pairs
         if patients is None or isinstance(patients, Patient):
-            patient = patients or Patient()
-            dense = self._dense_outcomes(_facts(patient))
+            patient = patients or _NOBODY
+            dense = qualified.dense(patient)
             if dense is not None:
                 packed = dense[lo, hi]
                 missing = np.flatnonzero(packed < 0)
                 if len(missing):
                     pairs = np.unique(lo[missing] * len(dense) + hi[missing])
+                    answers = qualified.new_answers()
                     for a, b in zip(*np.divmod(pairs, len(dense)), strict=True):
-                        dense[a, b] = self._outcome(int(a), int(b), patient).packed
+                        dense[a, b] = qualified.outcome(int(a), int(b), patient, answers).packed
                     packed = dense[lo, hi]
                 return (
                     (packed & 7).astype(np.int8),
                     (packed >> 4).astype(np.int32),
                     (packed & 8).astype(np.bool_),
                 )
-        if patients is None or isinstance(patients, Patient):
-            fact_ids = np.zeros(len(presc), dtype=np.int64)
-            patient_of: list[Patient] = [patients or Patient()]
-        else:
-            # Only the prescriptions with such a pair are read; patients with the same facts share outcomes.
-            needed, inverse = np.unique(presc, return_inverse=True)
-            ids: dict[_Facts, int] = {}
-            patient_of = []
-            per_needed = np.empty(len(needed), dtype=np.int64)
-            for k, p in enumerate(needed.tolist()):
-                facts = _facts(patients[p])
-                found = ids.get(facts)
-                if found is None:
-                    found = ids[facts] = len(patient_of)
-                    patient_of.append(patients[p])
-                per_needed[k] = found
-            fact_ids = per_needed[inverse]
-        n_ex = max(len(self._exposures), 1)
-        key = (fact_ids * n_ex + lo) * n_ex + hi
-        unique, inverse = np.unique(key, return_inverse=True)
-        levels = np.empty(len(unique), dtype=np.int8)
-        rules = np.empty(len(unique), dtype=np.int32)
-        unresolved = np.empty(len(unique), dtype=np.bool_)
-        for k, value in enumerate(unique.tolist()):
-            fact, rest = divmod(value, n_ex * n_ex)
-            a, b = divmod(rest, n_ex)
-            outcome = self._outcome(a, b, patient_of[fact])
-            levels[k], rules[k], unresolved[k] = outcome.level, outcome.rule, outcome.unresolved
-        return levels[inverse], rules[inverse], unresolved[inverse]
-
-    def _dense_outcomes(self, facts: _Facts) -> npt.NDArray[np.int32] | None:
-        """Packed outcomes of exposure pairs for one patient, dense while the exposures are few.
-
-        A batch without per-prescription patients (or with one patient for all) meets a few hundred
-        distinct exposures at most: the outcome of a pair is then one gather, filled on first use.
-        """
-        n = len(self._exposures)
-        if n > _DENSE_EXPOSURES:
-            return None
-        table = self._dense.get(facts)
-        if table is None or len(table) < n:
-            size = 64
-            while size < n:
-                size *= 2
-            grown = np.full((size, size), -1, dtype=np.int32)
-            if table is not None:
-                grown[: len(table), : len(table)] = table
-            if len(self._dense) >= 8 and facts not in self._dense:
-                self._dense.clear()
-            table = self._dense[facts] = grown
-        return table
-
-    def _outcome(self, a: int, b: int, patient: Patient) -> _PairOutcome:
-        """The engine's alert for two exposures (ids a <= b) and this patient, memoised on its facts."""
-        facts = _facts(patient)
-        memo = self._outcomes.get(facts)
-        if memo is None:
-            if len(self._outcomes) >= 64:
-                self._outcomes.clear()
-            memo = self._outcomes[facts] = {}
-        found = memo.get((a, b))
-        if found is None:
-            exposures = (
-                dataclasses.replace(self._exposures[a], line=0),
-                dataclasses.replace(self._exposures[b], line=1),
-            )
-            pairs = self.index.findings(CheckContext(exposures=exposures, patient=patient))
-            found = _PairOutcome(0, _NO_RULE, False)
-            for findings in pairs.values():
-                ranked = [(LEVEL_RANK[f.level.level], f.rule.rule_id) for f in findings if f.level.level]
-                rank, rule_id = min(ranked, key=lambda item: (-item[0], item[1]))
-                found = _PairOutcome(
-                    level=rank,
-                    rule=self._rule_index[rule_id],
-                    unresolved=any(f.level.unresolved_conditions for f in findings),
-                )
-            if len(memo) >= 200_000:
-                memo.clear()
-            memo[a, b] = found
-        return found
-
-
-@lru_cache(maxsize=256)
-def _triangle(k: int) -> tuple[I64, I64]:
-    """Row and column of the k(k-1)/2 pairs i < j of k positions."""
-    iu, ju = np.triu_indices(k, 1)
-    return iu.astype(np.int64), ju.astype(np.int64)
+            return qualified.many(lo, hi, np.zeros(len(lo), dtype=np.int64), [patient])
+        return qualified.many(lo, hi, presc.astype(np.int64), patients)

@@ -20,7 +20,9 @@ Two drug conditions of one alternative must be met by two distinct substances: "
 Speed. A list is compiled once (cached by identity): identical drug selectors are shared, ATC prefixes
 and CIM-10 codes are indexed, and every alternative is filed under one of its required drugs or
 conditions (its trigger). An evaluation looks up each exposure's ATC prefixes and each patient code
-once, then visits only the alternatives whose trigger occurred.
+once, then visits only the alternatives whose trigger occurred. For many prescriptions at once
+(population screening), :class:`ByAlternative` tells what each alternative reads, so that a caller
+evaluates one only where all it requires is present and memoises it on what it reads.
 """
 
 from __future__ import annotations
@@ -686,12 +688,12 @@ def _hit(compiled: _Compiled, crit: _Criterion, outcomes: list[_Outcome], ctx: C
     if len(outcomes) == 1:
         only = outcomes[0]
         conditions = tuple(dict.fromkeys(code for _, code, _ in only.groups)) if only.groups else ()
-        absent = only.match.absent_text
+        absent = _absent_of(outcomes)
         why = tuple(_explain(only, compiled, ctx))
         missing = tuple(dict.fromkeys(only.missing)) if only.missing else ()
     else:
         conditions = tuple(dict.fromkeys(code for o in outcomes for _, code, _ in o.groups))
-        absent = tuple(dict.fromkeys(a for o in outcomes for a in o.match.absent_text))
+        absent = _absent_of(outcomes)
         why = tuple(dict.fromkeys(w for o in outcomes for w in _explain(o, compiled, ctx)))
         missing = tuple(dict.fromkeys(m for o in outcomes for m in o.missing))
     if len(focus) == 1:
@@ -718,11 +720,17 @@ def _hit(compiled: _Compiled, crit: _Criterion, outcomes: list[_Outcome], ctx: C
     )
 
 
-def evaluate(criteria: CriteriaList, ctx: CheckContext) -> EvaluationResult:
-    """Hits and not-assessed criteria of one list, in the list's order."""
-    compiled = _compiled_for(criteria)
-    selected = _selected(compiled, ctx.exposures)
-    groups = _present_groups(compiled, ctx.patient.conditions)
+def _absent_of(outcomes: list[_Outcome]) -> tuple[str, ...]:
+    """The drugs a hit found missing: those of its alternatives, in order, each once."""
+    if len(outcomes) == 1:
+        return outcomes[0].match.absent_text
+    return tuple(dict.fromkeys(a for o in outcomes for a in o.match.absent_text))
+
+
+def _todo(
+    compiled: _Compiled, selected: dict[int, list[int]], groups: dict[int, list[tuple[str, bool]]]
+) -> dict[int, list[int]]:
+    """Criterion index -> its alternatives whose trigger (a required drug or condition) occurred."""
     todo: dict[int, list[int]] = {}
     for sid in selected:
         for ci, mi in compiled.by_selector.get(sid, ()):
@@ -732,23 +740,43 @@ def evaluate(criteria: CriteriaList, ctx: CheckContext) -> EvaluationResult:
             todo.setdefault(ci, []).append(mi)
     for ci, mi in compiled.always:
         todo.setdefault(ci, []).append(mi)
+    return todo
 
+
+def _outcomes(
+    crit: _Criterion,
+    alternatives: list[int],
+    ctx: CheckContext,
+    selected: dict[int, list[int]],
+    groups: dict[int, list[tuple[str, bool]]],
+) -> tuple[list[_Outcome], list[_Outcome]]:
+    """The true and the unknown outcomes of a criterion's triggered alternatives."""
+    sure: list[_Outcome] = []
+    maybe: list[_Outcome] = []
+    for mi in alternatives:
+        match = crit.matches[mi]
+        if match.trivial:  # the trigger was its drug: it holds for every selected exposure
+            drug = match.drugs[0]
+            sure.append(_Outcome(T, match, [(drug, i) for i in selected[drug.sid]], [], [], []))
+            continue
+        outcome = _evaluate_match(match, ctx, selected, groups)
+        if outcome is not None:
+            (sure if outcome.truth == T else maybe).append(outcome)
+    return sure, maybe
+
+
+def evaluate(criteria: CriteriaList, ctx: CheckContext) -> EvaluationResult:
+    """Hits and not-assessed criteria of one list, in the list's order."""
+    compiled = _compiled_for(criteria)
+    selected = _selected(compiled, ctx.exposures)
+    groups = _present_groups(compiled, ctx.patient.conditions)
+    todo = _todo(compiled, selected, groups)
     hits: list[CriterionHit] = []
     unknown: list[CriterionHit] = []
     matches_of = compiled.criteria
     for ci in sorted(todo):
         crit = matches_of[ci]
-        sure: list[_Outcome] = []
-        maybe: list[_Outcome] = []
-        for mi in todo[ci]:
-            match = crit.matches[mi]
-            if match.trivial:  # the trigger was its drug: it holds for every selected exposure
-                drug = match.drugs[0]
-                sure.append(_Outcome(T, match, [(drug, i) for i in selected[drug.sid]], [], [], []))
-                continue
-            outcome = _evaluate_match(match, ctx, selected, groups)
-            if outcome is not None:
-                (sure if outcome.truth == T else maybe).append(outcome)
+        sure, maybe = _outcomes(crit, todo[ci], ctx, selected, groups)
         if sure:
             hits.append(_hit(compiled, crit, sure, ctx))  # what other alternatives lacked is moot
         elif maybe:
@@ -775,6 +803,25 @@ def _overlap(a: str, b: str) -> bool:
     return a.startswith(b) or b.startswith(a)
 
 
+def pim_key(hit: CriterionHit) -> frozenset[tuple[int, int]]:
+    """What PIM hits are grouped by: their target drugs, as (line, substance id)."""
+    return frozenset((d.line, d.substance_id) for d in hit.drugs if d.target)
+
+
+def join_omissions(absent: Sequence[Sequence[str]]) -> list[list[int]]:
+    """Omission hits (given by the drugs each found missing) grouped as :func:`merge_hits` does.
+
+    Each group lists the hits' positions; hits join when any of their missing drugs overlap (one
+    ATC prefix or name extends the other), transitively. A hit that names no drug joins nothing.
+    """
+    groups: list[list[int]] = []
+    for k, mine in enumerate(absent):
+        joined = [g for g in groups if any(_overlap(a, b) for h in g for a in absent[h] for b in mine)]
+        merged = [h for g in joined for h in g] + [k]
+        groups = [g for g in groups if not any(g is j for j in joined)] + [merged]
+    return groups
+
+
 def merge_hits(hits: Iterable[CriterionHit]) -> list[MergedFinding]:
     """Group hits that speak of the same thing, citing every list and criterion.
 
@@ -787,19 +834,13 @@ def merge_hits(hits: Iterable[CriterionHit]) -> list[MergedFinding]:
     """
     items = list(hits)
     pim: dict[frozenset[tuple[int, int]], list[CriterionHit]] = {}
-    omissions: list[list[CriterionHit]] = []
+    missing: list[CriterionHit] = []
     for hit in items:
         if hit.kind == "pim":
-            key = frozenset((d.line, d.substance_id) for d in hit.drugs if d.target)
-            pim.setdefault(key, []).append(hit)
-            continue
-        joined = [
-            g
-            for g in omissions
-            if any(_overlap(a, b) for h in g for a in h.absent_drugs for b in hit.absent_drugs)
-        ]
-        merged = [h for g in joined for h in g] + [hit]
-        omissions = [g for g in omissions if not any(g is j for j in joined)] + [merged]
+            pim.setdefault(pim_key(hit), []).append(hit)
+        else:
+            missing.append(hit)
+    omissions = [[missing[k] for k in g] for g in join_omissions([h.absent_drugs for h in missing])]
 
     findings = []
     # Each hit's place in the input (by identity: comparing hits field by field is what was slow).
@@ -826,3 +867,113 @@ def merge_hits(hits: Iterable[CriterionHit]) -> list[MergedFinding]:
         key=lambda f: (f.kind, f.lines or (1 << 30,), f.citations[0].list_id, f.citations[0].criterion_id)
     )
     return findings
+
+
+# ---------------------------------------------------------------------------------------------------
+# One alternative at a time, for callers that evaluate a list on many prescriptions (population
+# screening). An alternative's outcome depends only on the exposures its selectors select, on the
+# groups it names and on a few patient facts, and most alternatives concern nothing of most
+# prescriptions: such a caller evaluates each one only where all it requires is present, memoised on
+# what it reads. A criterion is hit when one of its alternatives holds.
+
+
+@dataclass(frozen=True, slots=True)
+class AlternativeInputs:
+    """Everything one alternative of a criterion reads; ids are those of :class:`ByAlternative`."""
+
+    criterion: int  # index of its criterion among the list's computable criteria
+    index: int  # among the criterion's computable alternatives
+    criterion_id: str
+    kind: Literal["pim", "omission"]
+    selectors: frozenset[int]  # of its drugs and absent drugs: an exposure none selects is moot
+    required_selectors: frozenset[int]  # each selects some exposure, or the alternative is false
+    groups: frozenset[int]  # required or excluded condition groups
+    required_groups: frozenset[int]  # each present, or the alternative is false
+    age: bool
+    sex: bool
+    labs: tuple[str, ...]  # fields of ``LAB_FIELDS``
+    unresolved: bool  # has absent drugs: an unresolved line makes "none prescribed" unknown
+    details: bool  # reads the dose, duration, route or PRN of an exposure (else only its substance)
+    absent_drugs: tuple[str, ...]  # what a hit through it finds missing: see ``CriterionHit.absent_drugs``
+
+
+class AlternativeHit(NamedTuple):
+    """What merging reads of an alternative that holds; a criterion's hit is the union of these."""
+
+    criterion_id: str
+    kind: Literal["pim", "omission"]
+    targets: frozenset[tuple[int, int]]  # (line, substance) of its target drugs: see :func:`pim_key`
+    absent_drugs: tuple[str, ...]  # what it found missing: see ``CriterionHit.absent_drugs``
+
+
+class ByAlternative:
+    """A compiled list seen alternative by alternative.
+
+    :meth:`hit` tells whether :func:`evaluate` finds an alternative true. It depends only on the
+    exposures selected by :attr:`AlternativeInputs.selectors`, the presence of its groups, and the
+    patient facts and unresolved lines it reads. The criterion's hit (when one of its alternatives holds)
+    has as targets the union of theirs, and as missing drugs theirs, in order.
+    """
+
+    def __init__(self, criteria: CriteriaList) -> None:
+        self._compiled = compiled = _compiled_for(criteria)
+        self.list_id = compiled.list_id
+        self.group_count = 1 + max(
+            (g.gid for c in compiled.criteria for m in c.matches for g in (*m.groups, *m.excluded)),
+            default=-1,
+        )
+        found = []
+        for ci, crit in enumerate(compiled.criteria):
+            for mi, m in enumerate(crit.matches):
+                found.append(
+                    AlternativeInputs(
+                        criterion=ci,
+                        index=mi,
+                        criterion_id=crit.source.criterion_id,
+                        kind=crit.source.kind,
+                        selectors=frozenset({d.sid for d in m.drugs} | set(m.absent)),
+                        required_selectors=frozenset(d.sid for d in m.drugs),
+                        groups=frozenset(g.gid for g in (*m.groups, *m.excluded)),
+                        required_groups=frozenset(g.gid for g in m.groups),
+                        age=m.age_min is not None or m.age_max is not None,
+                        sex=m.sex is not None,
+                        labs=tuple(dict.fromkeys(lab.field for lab in m.labs)),
+                        unresolved=bool(m.absent),
+                        details=any(not d.plain for d in m.drugs),
+                        absent_drugs=m.absent_text,
+                    )
+                )
+        self.alternatives: tuple[AlternativeInputs, ...] = tuple(found)
+
+    def selectors_of(self, exposure: Exposure) -> tuple[int, ...]:
+        """The selectors the exposure meets (whatever its line number)."""
+        compiled = self._compiled
+        sids = compiled.exposure_memo.get((exposure.atc, exposure.name))
+        return sids if sids is not None else _selectors_of_exposure(compiled, exposure)
+
+    def groups_of(self, codes: Iterable[str]) -> tuple[int, ...]:
+        """The condition groups present for these patient codes, each once."""
+        return tuple(_present_groups(self._compiled, codes))
+
+    def hit(self, alternative: AlternativeInputs, ctx: CheckContext) -> AlternativeHit | None:
+        """The alternative as :func:`evaluate` finds it: what merging reads when it holds, else None."""
+        compiled = self._compiled
+        crit = compiled.criteria[alternative.criterion]
+        match = crit.matches[alternative.index]
+        selected = _selected(compiled, ctx.exposures)
+        groups = _present_groups(compiled, ctx.patient.conditions)
+        # Evaluated only when its trigger occurred (_todo).
+        if match.groups:
+            triggered = match.groups[0].gid in groups
+        else:
+            triggered = not match.drugs or match.drugs[0].sid in selected
+        if not triggered:
+            return None
+        sure, _ = _outcomes(crit, [alternative.index], ctx, selected, groups)
+        if not sure:
+            return None
+        exposures = ctx.exposures
+        targets = frozenset(
+            (exposures[i].line, exposures[i].substance_id) for drug, i in sure[0].drugs if drug.target
+        )
+        return AlternativeHit(crit.source.criterion_id, crit.source.kind, targets, match.absent_text)

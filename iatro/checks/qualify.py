@@ -11,12 +11,20 @@ missing (no dose, no route, no eGFR, no coded history). Cases are read in order:
 
 Without a qualification the rule's worst level is used: that is what a reader of the thesaurus who
 cannot check the condition must assume.
+
+What a qualification reads of the patient is a short list of three-valued questions
+(:func:`patient_questions`): two patients who give the same answers get the same level, candidates,
+case and unresolved inputs (only ``why``, which quotes the values, differs). The batch kernel keys its
+memo on those answers, so that patients who differ in facts a rule ignores share one evaluation.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
+from operator import attrgetter
+from typing import Literal, cast, get_args
 
 from iatro.checks.context import Exposure
 from iatro.kb.qualifications import Case, CompiledSide, Qualification, Range
@@ -219,3 +227,103 @@ def _result(
     else:
         why = f"{why} (could be lower with: {', '.join(missing)})"
     return QualifiedLevel(worst, why, tuple(missing), candidates, lowest, index)
+
+
+#: The patient fields a case condition reads (``labs.potassium_mmol_l`` is a dotted attribute path).
+PatientField = Literal["conditions", "sex", "age", "egfr_ml_min", "labs.potassium_mmol_l"]
+#: What a question reads of the patient: the coded history, the sex, or a number.
+PatientValue = tuple[str, ...] | str | float | None
+
+
+def fields_reader(fields: Sequence[PatientField]) -> Callable[[Patient], tuple[PatientValue, ...]]:
+    """A fast reader of several patient fields (each ``field`` is its attribute path) as one tuple,
+    in the order given: one C call a patient, for reading a whole population."""
+    if len(fields) == 1:
+        one = _READERS[fields[0]]
+        return lambda patient: (one(patient),)
+    return cast(Callable[[Patient], tuple[PatientValue, ...]], attrgetter(*fields))
+
+
+#: The case fields that ask something of the patient: each becomes a :class:`PatientQuestion`, every
+#: other field of a case reads the exposures (a test keeps this list equal to the model's).
+PATIENT_CASE_FIELDS = (
+    "patient_conditions",
+    "not_patient_conditions",
+    "patient_sex",
+    "age",
+    "egfr_ml_min",
+    "potassium_mmol_l",
+)
+
+
+@dataclass(frozen=True, slots=True)
+class PatientQuestion:
+    """One three-valued question a case asks of the patient: True, False, or None (input missing).
+
+    It answers exactly as ``_patient`` above decides that condition: a coded history that is empty
+    is missing (not "no history"), ``conditions`` asks whether any code starts with one of
+    ``prefixes``, ``sex`` whether the patient's sex is ``sex``, a number whether ``bound`` holds.
+    """
+
+    field: PatientField
+    prefixes: tuple[str, ...] = ()
+    sex: Literal["F", "M"] | None = None
+    bound: Range | None = None
+
+    def __post_init__(self) -> None:
+        # A question carries the condition of its field and no other (it is built from a valid case).
+        numeric = self.field not in ("conditions", "sex")
+        if (self.sex is not None) != (self.field == "sex") or (self.bound is not None) != numeric:
+            raise ValueError(f"a question on {self.field} needs exactly its own condition")
+        if self.prefixes and self.field != "conditions":
+            raise ValueError(f"a question on {self.field} takes no CIM-10 prefixes")
+
+    def value(self, patient: Patient) -> PatientValue:
+        """The one patient field this question reads."""
+        return _READERS[self.field](patient)
+
+    def answer_to(self, value: PatientValue) -> bool | None:
+        """The answer given the field's value (what :meth:`value` returns)."""
+        if value is None:
+            return None
+        if isinstance(value, tuple):
+            return _has_prefix(value, self.prefixes) if value else None
+        if isinstance(value, str):
+            return value == self.sex
+        if self.bound is None:  # never: __post_init__ gives every number question its range
+            raise ValueError(f"question on {self.field} without a range")
+        return self.bound.contains(float(value))
+
+    def answer(self, patient: Patient) -> bool | None:
+        return self.answer_to(self.value(patient))
+
+
+def patient_questions(qualification: Qualification | None) -> tuple[PatientQuestion, ...]:
+    """Every question :func:`qualify` may ask the patient under ``qualification``, each once.
+
+    The level, candidates, case index and unresolved inputs of :func:`qualify` depend on the patient
+    only through these answers (the exposures' substances, routes and doses aside). Empty for a rule
+    whose cases read only the prescription (doses, routes, substances) or that is not qualified.
+    """
+    if qualification is None:
+        return ()
+    found: dict[PatientQuestion, None] = {}
+    for case in qualification.cases:
+        if case.patient_conditions is not None:
+            found[PatientQuestion("conditions", prefixes=case.patient_conditions)] = None
+        if case.not_patient_conditions is not None:
+            found[PatientQuestion("conditions", prefixes=case.not_patient_conditions)] = None
+        if case.patient_sex is not None:
+            found[PatientQuestion("sex", sex=case.patient_sex)] = None
+        if case.age is not None:
+            found[PatientQuestion("age", bound=case.age)] = None
+        if case.egfr_ml_min is not None:
+            found[PatientQuestion("egfr_ml_min", bound=case.egfr_ml_min)] = None
+        if case.potassium_mmol_l is not None:
+            found[PatientQuestion("labs.potassium_mmol_l", bound=case.potassium_mmol_l)] = None
+    return tuple(found)
+
+
+_READERS = {
+    field: cast(Callable[[Patient], PatientValue], attrgetter(field)) for field in get_args(PatientField)
+}
