@@ -438,9 +438,8 @@ def serve(
     import logging
     import os
 
-    import uvicorn
-
-    from api.server import HTTP_PROTOCOL
+    from api.server import LOG_FORMAT
+    from api.server import serve as run_server
 
     settings = get_settings()
     bound = host or settings.host
@@ -451,9 +450,15 @@ def serve(
     if demo is not None:
         # The app is built by uvicorn from the environment (factory): the choice travels through it.
         os.environ["IATRO_DEMO_SEED"] = "1" if demo else "0"
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(level=logging.INFO, format=LOG_FORMAT)
+    if workers > 1:
+        # Workers preparing a fresh database at once race (two CREATE TABLEs: one worker dies). Prepared
+        # once here, each worker's own migration and demo seeding find it done (both are idempotent).
+        from api.state import open_workflow
+
+        open_workflow(get_settings()).db.dispose()
     # uvicorn's access log prints query strings; the app logs each request itself without them.
-    uvicorn.run(
+    run_server(
         "api.app:create_app",
         factory=True,
         host=bound,
@@ -461,7 +466,6 @@ def serve(
         workers=workers,
         access_log=False,
         log_level="info",
-        http=HTTP_PROTOCOL,  # h11 with TCP_NODELAY on every connection (see api/server.py)
     )
 
 

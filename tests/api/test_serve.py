@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 import os
+import re
 import signal
 import subprocess
 import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
@@ -16,13 +20,16 @@ ROOT = Path(__file__).resolve().parents[2]
 STARTUP_TIMEOUT_S = 60
 
 
-def test_iatro_serve_serves_docs_and_health(tmp_path: Path) -> None:
+@contextmanager
+def serving(tmp_path: Path, *options: str) -> Iterator[tuple[str, Path]]:
+    """`iatro serve` on a free port with a throwaway workflow database (never ./iatro.sqlite); yields
+    the base URL and the server's log, stopped (SIGINT, uvicorn's graceful shutdown) on exit."""
     port = free_port()
-    log = (tmp_path / "serve.log").open("w+")
-    # The workflow database of the served app: a throwaway SQLite file, never ./iatro.sqlite.
+    log_path = tmp_path / "serve.log"
+    log = log_path.open("w")
     env = {**os.environ, "IATRO_DATABASE_URL": f"sqlite:///{tmp_path / 'iatro.sqlite'}"}
     process = subprocess.Popen(
-        [sys.executable, "-m", "cli.main", "serve", "--host", "127.0.0.1", "--port", str(port)],
+        [sys.executable, "-m", "cli.main", "serve", "--host", "127.0.0.1", "--port", str(port), *options],
         cwd=ROOT,
         env=env,
         stdout=log,
@@ -31,6 +38,22 @@ def test_iatro_serve_serves_docs_and_health(tmp_path: Path) -> None:
     base = f"http://127.0.0.1:{port}"
     try:
         wait_ready(process, base, STARTUP_TIMEOUT_S)
+        yield base, log_path
+    except AssertionError:
+        print(log_path.read_text())
+        raise
+    finally:
+        process.send_signal(signal.SIGINT)
+        try:
+            process.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+        log.close()
+
+
+def test_iatro_serve_serves_docs_and_health(tmp_path: Path) -> None:
+    with serving(tmp_path) as (base, log_path):
         docs = httpx.get(f"{base}/docs", timeout=5)
         assert docs.status_code == 200
         assert "swagger" in docs.text.lower()
@@ -45,19 +68,33 @@ def test_iatro_serve_serves_docs_and_health(tmp_path: Path) -> None:
         )
         assert login.status_code == 200 and login.json()["token"]
         assert httpx.get(f"{base}/", timeout=5, follow_redirects=False).status_code in (302, 303, 307)
-    except AssertionError:
-        log.seek(0)
-        print(log.read())
-        raise
-    finally:
-        process.send_signal(signal.SIGINT)  # uvicorn's graceful shutdown
-        try:
-            process.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
-        log.close()
-    log_text = (tmp_path / "serve.log").read_text()
+    log_text = log_path.read_text()
     assert "GET /health 200" in log_text  # the app's own access log: method, path, status
     assert "GET /v1/drugs 200" in log_text
     assert "warfarine" not in log_text  # query strings are not logged
+
+
+def test_issue6_two_workers_start_and_share_the_connections(tmp_path: Path) -> None:
+    """Two workers used to migrate a fresh database at the same time: one died on "table already
+    exists". And with one shared listening socket, a burst of connections went mostly to one worker.
+    Now `serve` prepares the database first, and each worker accepts on its own socket."""
+    with serving(tmp_path, "--workers", "2") as (base, log_path):
+        deadline = time.monotonic() + STARTUP_TIMEOUT_S
+        while log_path.read_text().count("Application startup complete") < 2:
+            assert "Traceback" not in log_path.read_text()
+            assert time.monotonic() < deadline, "the second worker did not start"
+            time.sleep(0.2)
+        # The demo users were seeded once, and every new connection is answered.
+        for _ in range(20):
+            with httpx.Client(base_url=base, timeout=10) as client:  # a new connection each time
+                login = client.post(
+                    "/v1/auth/login", json={"email": "geriatre@demo.iatro.local", "password": "demo-iatro"}
+                )
+                assert login.status_code == 200
+    log_text = log_path.read_text()
+    assert "Traceback" not in log_text
+    # The access log names the process: the kernel gave connections to both (all 20 to one worker:
+    # a chance of 2 in a million).
+    serving_pids = re.findall(r"\[(\d+)\] iatro\.api: POST /v1/auth/login 200", log_text)
+    assert len(serving_pids) == 20
+    assert len(set(serving_pids)) == 2
