@@ -20,12 +20,14 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from operator import attrgetter
 from typing import overload
 
 import numpy as np
 import numpy.typing as npt
 
 from iatro.analysis import Engine
+from iatro.batch.patients import distinct
 from iatro.checks.eligibility import CHRONIC_DAYS, TOWN_DOOR, BpmRule, EligibilityCheck
 from iatro.checks.qt import (
     ConditionFactor,
@@ -35,6 +37,7 @@ from iatro.checks.qt import (
     QtDrugCountFactor,
     SexFactor,
 )
+from iatro.checks.qualify import PatientField, PatientValue
 from iatro.errors import KnowledgeBaseCorrupt
 from iatro.model.prescription import Patient
 from screening.derive import SEXES, UNKNOWN_AGE, UNKNOWN_ALD, Context, PatientFacts
@@ -89,6 +92,10 @@ class Patients(Sequence[Patient]):
     """The contract ``Patient`` of each patient of a chunk, built when first read, shared by equal facts.
 
     ``memo`` outlives the chunk (one per screener), keyed by the facts' codes and the condition set.
+
+    Also the chunk's patients as columns for the interaction kernel
+    (:class:`iatro.batch.patients.PatientColumns`): :meth:`distinct_values` reads the facts' arrays, so
+    the kernel builds a ``Patient`` only for the pairs it evaluates.
     """
 
     def __init__(
@@ -123,6 +130,53 @@ class Patients(Sequence[Patient]):
                 self._memo.clear()
             found = self._memo[key] = facts.context(index).patient()
         return found
+
+    def distinct_values(self, field: PatientField, people: I64) -> tuple[list[PatientValue], I64]:
+        """The distinct values of ``field`` among ``people``, as ``self[p]`` holds them, and each
+        person's index among them (see ``PatientColumns``).
+
+        What :meth:`PatientFacts.context` gives the contract: an age (negative: None), a sex, the
+        condition set (codes already in the contract's normal form, sorted, each once: what
+        ``Patient.conditions`` keeps of them), and None for what claims never carry (eGFR, labs).
+        """
+        facts = self._facts
+        if field in _NOT_IN_CLAIMS:
+            return [attrgetter(field)(_NO_FACTS)], np.zeros(len(people), dtype=np.int64)
+        if field == "conditions":
+            used, value_of_person = _codes(facts.conditions[people], len(facts.condition_sets))
+            sets = facts.condition_sets
+            # Distinct ids are distinct sets when the facts intern them (derive does): merged, not assumed.
+            values, merged = distinct([sets[i] for i in used.tolist()])
+            return list(values), merged[value_of_person]
+        if field == "sex":
+            used, value_of_person = _codes(facts.sex[people], len(SEXES))
+            return [SEXES[s] for s in used.tolist()], value_of_person
+        if field == "age":
+            # Ages are -1 (unknown) or 0..130 (derive keeps plausible ones): shifted to index from 0.
+            used, value_of_person = _codes(facts.age[people] + 1, 132)
+            return [None if a <= 0 else a - 1 for a in used.tolist()], value_of_person
+        # A field the curation reads that this class does not know: refuse rather than answer wrongly.
+        raise KnowledgeBaseCorrupt(f"an interaction qualification reads {field!r}, unknown to claims facts")
+
+
+def _codes(codes: npt.NDArray[np.integer], bound: int) -> tuple[I64, I64]:
+    """The distinct codes (ascending) and each item's index among them, as ``np.unique(...,
+    return_inverse=True)``; by marking a table of ``bound`` entries when every code is in
+    ``0..bound - 1`` (no sort)."""
+    if not len(codes) or codes.min() < 0 or codes.max() >= bound:
+        used, inverse = np.unique(codes, return_inverse=True)
+        return used.astype(np.int64), inverse.astype(np.int64)
+    present = np.zeros(bound, dtype=np.bool_)
+    present[codes] = True
+    used = np.flatnonzero(present)
+    index = np.zeros(bound, dtype=np.int64)
+    index[used] = np.arange(len(used))
+    return used, index[codes]
+
+
+# Patient fields claims never give: every built Patient holds what a patient without facts holds.
+_NOT_IN_CLAIMS = frozenset({"egfr_ml_min", "labs.potassium_mmol_l"})
+_NO_FACTS = Context(None, None, (), None).patient()
 
 
 def acb_totals(chunk: Chunk) -> I64:

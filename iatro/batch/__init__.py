@@ -5,10 +5,12 @@ the same findings on the same input, and an agreement test says so.
 
 ``interactions`` is the ANSM interaction kernel (encoding, pair table, ``run``, ``check_lines``);
 ``pairs`` pairs the exposures of many prescriptions with numpy; ``qualified`` memoises the pairs
-whose level depends on the patient, on the answers to what their qualification asks; ``hits`` holds
+whose level depends on the patient, on the answers to what their qualification asks; ``patients``
+is how the kernel reads a batch's patients (as columns when the caller has them); ``hits`` holds
 the result types.
 """
 
 from iatro.batch.interactions import BatchInteractions, PairHits
+from iatro.batch.patients import BuiltPatients, PatientColumns
 
-__all__ = ["BatchInteractions", "PairHits"]
+__all__ = ["BatchInteractions", "BuiltPatients", "PairHits", "PatientColumns"]

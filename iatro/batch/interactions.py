@@ -21,7 +21,9 @@ lifetime; encoding new keys extends the vocabulary (the kernel is not thread-saf
 and ``edition`` there).
 
 *Patient.* ``patients`` is None (nothing known, as an empty ``Patient``), one ``Patient`` for every
-prescription, or a sequence with one ``Patient`` per prescription. Only what the curated
+prescription, a sequence with one ``Patient`` per prescription, or the same as columns
+(:class:`iatro.batch.patients.PatientColumns`: the distinct values of each field the questions read,
+and a ``Patient`` built only for the few evaluations the memo has not met). Only what the curated
 qualifications ask (:func:`iatro.checks.qualify.patient_questions`: history prefixes, sex, age,
 eGFR and potassium thresholds) matters here.
 
@@ -47,6 +49,7 @@ from pydantic import ValidationError
 
 from iatro.batch.hits import I32, I64, LEVEL_CODES, PairHit, PairHits
 from iatro.batch.pairs import merge_same_pair, pairs_within
+from iatro.batch.patients import PatientColumns
 from iatro.batch.qualified import PairOutcome, QualifiedPairs
 from iatro.checks.context import Exposure
 from iatro.checks.exposures import build_exposures
@@ -295,7 +298,7 @@ class BatchInteractions:
         self,
         offsets: npt.ArrayLike,
         line_ids: npt.ArrayLike,
-        patients: Patient | Sequence[Patient] | None = None,
+        patients: Patient | Sequence[Patient] | PatientColumns | None = None,
     ) -> PairHits:
         """The interaction alerts of every prescription ``p`` = ``line_ids[offsets[p]:offsets[p + 1]]``."""
         offsets = np.asarray(offsets, dtype=np.int64)
@@ -305,7 +308,7 @@ class BatchInteractions:
             raise FieldError("offsets", "must start at 0, never decrease and end at len(line_ids)")
         if len(lines) and (lines.min() < 0 or lines.max() >= len(self._lines)):
             raise FieldError("line_ids", "an id was not returned by this kernel's encode_lines")
-        if isinstance(patients, Sequence) and len(patients) != n_presc:
+        if patients is not None and not isinstance(patients, Patient) and len(patients) != n_presc:
             raise FieldError("patients", f"{len(patients)} patients for {n_presc} prescriptions")
         indptr, line_exposures, ex_sid, ex_sig = self._arrays()
         # Lines -> exposures (a combination product gives several), keeping prescription and line.
@@ -437,7 +440,11 @@ class BatchInteractions:
         return row
 
     def _qualify(
-        self, ex_a: I32, ex_b: I32, presc: I32, patients: Patient | Sequence[Patient] | None
+        self,
+        ex_a: I32,
+        ex_b: I32,
+        presc: I32,
+        patients: Patient | Sequence[Patient] | PatientColumns | None,
     ) -> tuple[npt.NDArray[np.int8], I32, npt.NDArray[np.bool_]]:
         """Outcomes of the pairs with a qualified rule, through the engine's own qualification."""
         lo, hi = np.minimum(ex_a, ex_b).astype(np.int64), np.maximum(ex_a, ex_b).astype(np.int64)

@@ -17,18 +17,19 @@ pair's questions.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Hashable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import TypeVar, get_args
+from typing import get_args
 
 import numpy as np
 import numpy.typing as npt
 
 from iatro.batch.hits import I64
+from iatro.batch.patients import BuiltPatients, PatientColumns
 from iatro.checks.context import CheckContext, Exposure
 from iatro.checks.interactions import InteractionIndex
 from iatro.checks.qualify import PatientField, PatientQuestion, PatientValue, fields_reader, patient_questions
-from iatro.errors import KnowledgeBaseCorrupt
+from iatro.errors import FieldError, KnowledgeBaseCorrupt
 from iatro.kb.thesaurus import LEVEL_RANK
 from iatro.model.prescription import Patient
 
@@ -37,6 +38,9 @@ _NO_RULE = -1
 _CODE: dict[bool | None, int] = {None: 0, False: 1, True: 2}
 # Bounds the memo (a long-running service meets ever new exposures): cleared when full.
 _MEMO_LIMIT = 200_000
+# Bounds the answers remembered by field value (a condition set and its row of codes: a few hundred
+# bytes); a batch of 20,000 patients has at most as many values of a field.
+_ANSWER_LIMIT = 50_000
 # Up to this many distinct exposures, one patient's outcomes are cached in a dense (n, n) table.
 _DENSE_EXPOSURES = 2048
 _DENSE_TABLES = 8
@@ -50,7 +54,6 @@ _MAX_PAIR_QUESTIONS = 31
 # Every patient field a question may read, in one tuple: what the front cache is keyed on.
 _read_facts = fields_reader(get_args(PatientField))
 
-_T = TypeVar("_T", bound=Hashable)
 Signature = tuple[tuple[int, int], ...]
 # (questions of the pair as (question id, bit shift), outcomes by projection)
 _Entry = tuple[tuple[tuple[int, int], ...], dict[int, "PairOutcome"]]
@@ -104,6 +107,10 @@ class QualifiedPairs:
         self._memo_size = 0
         self._dense: dict[tuple[int, ...], npt.NDArray[np.int32]] = {}
         self._recent: dict[tuple[PatientValue, ...], dict[tuple[int, int], PairOutcome]] = {}
+        # Per field, per value met: the answer code of each question (-1: not asked yet). A population
+        # repeats its condition sets from batch to batch.
+        self._answers: dict[PatientField, dict[PatientValue, list[int]]] = {}
+        self._answers_size = 0
         self._recent_size = 0
 
     # -- what a pair reads of the patient --------------------------------------------------
@@ -226,16 +233,18 @@ class QualifiedPairs:
 
     # -- many patients ---------------------------------------------------------------------
     def many(
-        self, lo: I64, hi: I64, person: I64, patients: Sequence[Patient]
+        self, lo: I64, hi: I64, person: I64, patients: Sequence[Patient] | PatientColumns
     ) -> tuple[npt.NDArray[np.int8], npt.NDArray[np.int32], npt.NDArray[np.bool_]]:
         """Outcomes of the pairs ``lo[i] <= hi[i]`` for the patients ``patients[person[i]]``.
 
         Vectorised in three steps: the distinct exposure pairs and their questions; each needed
         patient's answers (one column per question, computed once per distinct field value); each
-        row's projection. Only the distinct (pair, projection) keys reach Python.
+        row's projection. Only the distinct (pair, projection) keys reach Python, and a patient is
+        read as a ``Patient`` only for a key never met before (``patients`` as columns: built then).
         """
+        columns = patients if isinstance(patients, PatientColumns) else BuiltPatients(patients)
         n_ex = max(len(self._exposures), 1)
-        pairs, pair_of_row = np.unique(lo * n_ex + hi, return_inverse=True)
+        pairs, pair_of_row = _factorize_pairs(lo, hi, n_ex)
         first_ex, second_ex = np.divmod(pairs, n_ex)
         entries = [self._entry(a, b) for a, b in zip(first_ex.tolist(), second_ex.tolist(), strict=True)]
         groups: dict[tuple[tuple[int, int], ...], int] = {}
@@ -248,7 +257,7 @@ class QualifiedPairs:
         asked = sorted({q for questions in groups for q, _ in questions})
         if asked:
             people, person_of_row = _factorize(person)
-            answers = self._answer_columns([patients[p] for p in people.tolist()], asked)
+            answers = self._answer_columns(columns, people, asked)
             group_of_row = group_of_pair[pair_of_row]
             for questions, group in groups.items():
                 if not questions:
@@ -277,32 +286,48 @@ class QualifiedPairs:
             found = by_projection.get(rows_projection[k])
             if found is None:
                 a, b = int(lo[row]), int(hi[row])
-                outcome = self._evaluate(a, b, patients[int(person[row])])
+                outcome = self._evaluate(a, b, columns[int(person[row])])
                 found = self._remember(by_projection, rows_projection[k], outcome)
             levels[k], rules[k], unresolved[k] = found.level, found.rule, found.unresolved
         return levels[inverse], rules[inverse], unresolved[inverse]
 
-    def _answer_columns(self, people: list[Patient], asked: list[int]) -> dict[int, I64]:
-        """Each asked question's answer code per person.
+    def _answer_columns(self, patients: PatientColumns, people: I64, asked: list[int]) -> dict[int, I64]:
+        """Each asked question's answer code per person of ``people``.
 
-        The fields the questions read are taken in one pass (patients with the same values share a
-        row: a population has far fewer distinct rows than patients), then each question is answered
-        once per distinct value of its field.
+        Each field the questions read is taken once as its distinct values among the people (a
+        population has far fewer distinct values than patients), then each question is answered once
+        per distinct value of its field, and remembered for the next batches.
         """
+        if self._answers_size >= _ANSWER_LIMIT:
+            self._answers.clear()
+            self._answers_size = 0
         by_field: dict[PatientField, list[int]] = {}
         for q in asked:
             by_field.setdefault(self.questions[q].field, []).append(q)
-        distinct_rows, row_of_person = _distinct(list(map(fields_reader(list(by_field)), people)))
         columns: dict[int, I64] = {}
-        for position, ids in enumerate(by_field.values()):
-            values, value_of_row = _distinct([row[position] for row in distinct_rows])
-            value_of_person = value_of_row[row_of_person]
+        for field, ids in by_field.items():
+            values, value_of_person = patients.distinct_values(field, people)
+            value_of_person = np.asarray(value_of_person, dtype=np.int64)
+            if len(value_of_person) != len(people) or (
+                len(people) and not 0 <= value_of_person.min() <= value_of_person.max() < len(values)
+            ):
+                raise FieldError("patients", f"distinct_values({field!r}): one index into values a person")
+            known = self._answers.setdefault(field, {})
+            rows: list[list[int]] = []
+            for value in values:
+                row = known.get(value)
+                if row is None:
+                    row = known[value] = [-1] * len(self.questions)
+                    self._answers_size += 1
+                rows.append(row)
             for q in ids:
-                question = self.questions[q]
-                codes = np.fromiter(
-                    (_CODE[question.answer_to(v)] for v in values), dtype=np.int64, count=len(values)
-                )
-                columns[q] = codes[value_of_person]
+                codes = [row[q] for row in rows]
+                if -1 in codes:
+                    question = self.questions[q]
+                    for i, code in enumerate(codes):
+                        if code < 0:
+                            codes[i] = rows[i][q] = _CODE[question.answer_to(values[i])]
+                columns[q] = np.array(codes, dtype=np.int64)[value_of_person]
         return columns
 
     # -- the engine's own evaluation -------------------------------------------------------
@@ -336,6 +361,28 @@ class QualifiedPairs:
         return found
 
 
+def _factorize_pairs(lo: I64, hi: I64, n_ex: int) -> tuple[I64, I64]:
+    """The distinct codes ``lo * n_ex + hi`` and each row's index, as ``np.unique(...,
+    return_inverse=True)`` gives them; without a sort while the batch's exposures are few (a batch
+    meets a few hundred of them): their pairs are then marked in a small dense table."""
+    seen = np.zeros(n_ex, dtype=np.bool_)
+    seen[lo] = True
+    seen[hi] = True
+    exposures = np.flatnonzero(seen)
+    m = len(exposures)
+    if m * m > max(8 * len(lo), 1 << 16):
+        distinct, inverse = np.unique(lo * n_ex + hi, return_inverse=True)
+        return distinct, inverse
+    local = np.cumsum(seen) - 1  # ascending: the dense cells keep the order of the codes
+    cell = local[lo] * m + local[hi]
+    present = np.zeros(m * m, dtype=np.bool_)
+    present[cell] = True
+    cells = np.flatnonzero(present)
+    index = np.zeros(m * m, dtype=np.int64)
+    index[cells] = np.arange(len(cells))
+    return exposures[cells // m] * n_ex + exposures[cells % m], index[cell]
+
+
 def _factorize(values: I64) -> tuple[I64, I64]:
     """Distinct values and each one's index, as ``np.unique(..., return_inverse=True)``; without a
     sort when ``values`` is already sorted (the kernel's rows come by prescription)."""
@@ -345,12 +392,3 @@ def _factorize(values: I64) -> tuple[I64, I64]:
         return values[starts], np.cumsum(starts) - 1
     distinct, inverse = np.unique(values, return_inverse=True)
     return distinct, inverse
-
-
-def _distinct(items: list[_T]) -> tuple[list[_T], I64]:
-    """The distinct items (first-seen order) and each item's index among them: C-level passes over
-    the items, Python only over the distinct ones."""
-    index: dict[_T, int] = dict.fromkeys(items, 0)
-    for i, item in enumerate(index):
-        index[item] = i
-    return list(index), np.fromiter(map(index.__getitem__, items), dtype=np.int64, count=len(items))

@@ -19,18 +19,30 @@ from __future__ import annotations
 
 import random
 from collections import defaultdict
-from typing import Any
+from operator import attrgetter
+from typing import Any, get_args
 
 import numpy as np
 import pytest
 
 from benchmarks.generator import COMMON
 from iatro.analysis import Engine
-from iatro.batch import BatchInteractions, PairHits
+from iatro.batch import BatchInteractions, PairHits, PatientColumns
 from iatro.batch import qualified as qualified_module
+from iatro.batch.hits import I64
 from iatro.batch.interactions import LEVEL_CODES
+from iatro.batch.patients import distinct
+from iatro.batch.qualified import _factorize_pairs
 from iatro.checks.context import Exposure
-from iatro.checks.qualify import PATIENT_CASE_FIELDS, PatientQuestion, patient_questions, qualify
+from iatro.checks.qualify import (
+    PATIENT_CASE_FIELDS,
+    PatientField,
+    PatientQuestion,
+    PatientValue,
+    patient_questions,
+    qualify,
+)
+from iatro.errors import FieldError
 from iatro.kb.qualifications import Case
 from iatro.kb.store import KnowledgeBase
 from iatro.model.prescription import LineInput, Patient, Prescription
@@ -270,10 +282,12 @@ def test_a_second_run_reads_the_memo_and_gives_the_same_rows(engine: Engine) -> 
 
 def test_a_small_memo_bound_changes_nothing(engine: Engine, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(qualified_module, "_MEMO_LIMIT", 7)
+    monkeypatch.setattr(qualified_module, "_ANSWER_LIMIT", 5)  # answers by field value, across batches
     monkeypatch.setattr(qualified_module, "_RECENT_PATIENTS", 3)  # the single-prescription front cache
     monkeypatch.setattr(qualified_module, "_RECENT_LIMIT", 5)
     kernel = BatchInteractions(engine.interactions, engine.resolver)
     _agree(engine, kernel, 400, seed=21)
+    _agree(engine, kernel, 400, seed=22)  # a second batch meets answers remembered, then cleared
 
 
 def test_one_patient_for_all_prescriptions(engine: Engine) -> None:
@@ -323,3 +337,82 @@ def test_the_engine_qualifies_a_pair_once_per_answer_not_once_per_patient(
             ),
         )
         assert _kernel_rows(kernel, hits, np.flatnonzero(hits.prescription == p)) == expected
+
+
+class _Columns:
+    """Patients as per-field columns (each field's distinct values and a code per patient), as a caller
+    that keeps its patients in arrays would give them; counts the Patients it is asked for."""
+
+    def __init__(self, patients: list[Patient]) -> None:
+        self._patients = patients
+        self._columns: dict[str, tuple[list[PatientValue], I64]] = {}
+        for field in get_args(PatientField):
+            values, codes = distinct([attrgetter(field)(p) for p in patients])
+            self._columns[field] = (values, codes)
+        self.reads = 0
+
+    def __len__(self) -> int:
+        return len(self._patients)
+
+    def __getitem__(self, index: int) -> Patient:
+        self.reads += 1
+        return self._patients[index]
+
+    def distinct_values(
+        self, field: PatientField, people: np.ndarray
+    ) -> tuple[list[PatientValue], np.ndarray]:
+        values, codes = self._columns[field]
+        used, index = np.unique(codes[people], return_inverse=True)
+        return [values[i] for i in used.tolist()], index
+
+
+def test_patients_as_columns_give_the_rows_of_built_patients(engine: Engine) -> None:
+    """The 3000 distinct patients of the agreement test (every field the curation reads) as columns."""
+    fresh, warm = (BatchInteractions(engine.interactions, engine.resolver) for _ in range(2))
+    batch = _targeted(fresh, engine, 3000, seed=106)
+    rng = random.Random(107)
+    patients = [_patient(rng) for _ in batch]
+    offsets = np.concatenate([[0], np.cumsum([len(lines) for lines in batch])]).astype(np.int64)
+    ids = {id(k): k.encode_line_inputs(line for lines in batch for line in lines) for k in (fresh, warm)}
+    columns = _Columns(patients)
+    assert isinstance(columns, PatientColumns)
+    reference = warm.run(offsets, ids[id(warm)], patients)
+    # Looked up in a memo filled from the built patients' answers: a wrong answer reads another outcome.
+    looked_up = warm.run(offsets, ids[id(warm)], columns)
+    assert columns.reads == 0
+    before = fresh.qualified_pairs._memo_size
+    computed = fresh.run(offsets, ids[id(fresh)], columns)
+    # A Patient is read once per (pair, answers) key evaluated, not once per patient.
+    assert 0 < columns.reads == fresh.qualified_pairs._memo_size - before
+    for name in PairHits.__dataclass_fields__:
+        assert np.array_equal(getattr(looked_up, name), getattr(reference, name)), name
+        assert np.array_equal(getattr(computed, name), getattr(reference, name)), name
+
+
+def test_columns_that_do_not_index_their_values_are_refused(engine: Engine) -> None:
+    kernel = BatchInteractions(engine.interactions, engine.resolver)
+    ids = kernel.encode_lines(["diltiazem", "esmolol"])
+    patients = [Patient(conditions=("I50",)), Patient()]
+
+    class Short(_Columns):
+        def distinct_values(
+            self, field: PatientField, people: np.ndarray
+        ) -> tuple[list[PatientValue], np.ndarray]:
+            values, index = super().distinct_values(field, people)
+            return values[:-1], index
+
+    with pytest.raises(FieldError, match="distinct_values"):
+        kernel.run(np.arange(0, 5, 2), np.tile(ids, 2), Short(patients))
+    with pytest.raises(FieldError, match="patients"):
+        kernel.run(np.arange(0, 7, 2), np.tile(ids, 3), _Columns(patients))
+
+
+@pytest.mark.parametrize("n_ex", [5, 300, 5000])
+def test_exposure_pairs_are_factorized_as_numpy_unique_does(n_ex: int) -> None:
+    rng = np.random.default_rng(n_ex)
+    for rows in (0, 1, 50, 20_000):
+        a, b = rng.integers(0, n_ex, size=(2, rows))
+        lo, hi = np.minimum(a, b).astype(np.int64), np.maximum(a, b).astype(np.int64)
+        pairs, inverse = _factorize_pairs(lo, hi, n_ex)
+        expected, expected_inverse = np.unique(lo * n_ex + hi, return_inverse=True)
+        assert np.array_equal(pairs, expected) and np.array_equal(inverse, expected_inverse)
