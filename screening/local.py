@@ -11,6 +11,7 @@ Output directory: ``patients/part-00000.parquet`` (one row per patient, with ``r
 
 from __future__ import annotations
 
+import datetime as dt
 import gc
 import json
 import math
@@ -26,6 +27,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 import pyarrow.dataset as ds
+import pyarrow.ipc as ipc
 import pyarrow.parquet as pq
 
 from iatro.analysis import Engine
@@ -38,6 +40,7 @@ from screening.summary import Aggregates, aggregate, metadata, summarise, write
 Progress = Callable[[int], None]  # called with the number of patients just screened
 _TEXT_COLUMNS = ("patient_id", "cip13", "cis", "atc", "sex", "cim10")
 ROWS_PER_PATIENT = 60  # rough size of a patient in rows, to size bucket files
+_ROW_GROUP = 65_536  # patients per row group of the output (at least)
 
 
 class _Unsorted(Exception):
@@ -72,10 +75,30 @@ def _columns(dataset: ds.Dataset) -> list[str]:
     return [c for c in INPUT_COLUMNS if c in dataset.schema.names]
 
 
+def _last_date_of_statistics(dataset: ds.Dataset) -> dt.date | None:
+    """The last date of a Parquet extract read from its row groups' statistics, without a row.
+
+    None when some row group has no date statistics (or the extract is not Parquet): the rows then
+    tell. Parquet statistics of a date column are exact (the least and greatest value written).
+    """
+    found: dt.date | None = None
+    for fragment in dataset.get_fragments():
+        if not isinstance(fragment, ds.ParquetFileFragment):
+            return None
+        for row_group in fragment.row_groups:
+            value = (row_group.statistics or {}).get("date", {}).get("max")
+            if type(value) is not dt.date:  # absent, or not a date column (a datetime is a date too)
+                return None
+            found = value if found is None else max(found, value)
+    return found
+
+
 def reference_date(dataset: ds.Dataset, options: ScreeningOptions) -> ScreeningOptions:
     if options.as_of is not None:
         return options
-    found = None
+    found = _last_date_of_statistics(dataset)
+    if found is not None:
+        return options.with_as_of(found)
     for batch in dataset.to_batches(columns=["date"]):
         value = last_date(pa.table({"date": batch.column(0)}))
         if value is not None and (found is None or value > found):
@@ -190,6 +213,71 @@ def _chunks(dataset: ds.Dataset, chunk_patients: int, workdir: Path) -> Iterator
         first = False
 
 
+# The work file holds each chunk's output rows until every patient is scored and can be ranked. An
+# Arrow IPC stream compressed with LZ4 is written and read back for a fraction of Parquet's CPU. Its
+# list columns repeat a few thousand texts (interaction pairs, criteria ids) over millions of rows:
+# each batch carries them dictionary-encoded, which keeps the file small (some 80 bytes a patient).
+_LISTS = frozenset(i for i, f in enumerate(OUTPUT_SCHEMA) if pa.types.is_list(f.type))
+_WORK_SCHEMA = pa.schema(
+    [
+        pa.field(f.name, pa.list_(pa.dictionary(pa.int32(), f.type.value_type)), f.nullable)
+        if i in _LISTS
+        else f
+        for i, f in enumerate(OUTPUT_SCHEMA)
+    ]
+)
+
+
+def _work_writer(path: Path) -> ipc.RecordBatchStreamWriter:
+    options = ipc.IpcWriteOptions(compression="lz4", use_threads=False)
+    return ipc.new_stream(str(path), _WORK_SCHEMA, options=options)
+
+
+def _work_table(table: pa.Table) -> pa.Table:
+    """Output rows (OUTPUT_SCHEMA) as work rows (_WORK_SCHEMA): the list values dictionary-encoded."""
+    columns = []
+    for i, column in enumerate(table.columns):
+        if i in _LISTS:
+            lists = column.combine_chunks()
+            nulls = lists.is_null() if lists.null_count else None
+            column = pa.ListArray.from_arrays(lists.offsets, pc.dictionary_encode(lists.values), mask=nulls)
+        columns.append(column)
+    return pa.Table.from_arrays(columns, schema=_WORK_SCHEMA)
+
+
+def _output_columns(batch: pa.RecordBatch) -> list[pa.Array]:
+    """Work rows back as the columns of OUTPUT_SCHEMA."""
+    columns = list(batch.columns)
+    for i in _LISTS:
+        lists = columns[i]
+        values = lists.values.dictionary.take(lists.values.indices)
+        nulls = lists.is_null() if lists.null_count else None
+        columns[i] = pa.ListArray.from_arrays(lists.offsets, values, mask=nulls)
+    return columns
+
+
+def _write_ranked(unranked: Path, path: Path, schema: pa.Schema) -> None:
+    """The work file's rows with their rank, as Parquet row groups of some _ROW_GROUP patients."""
+    keys = [OUTPUT_SCHEMA.get_field_index(name) for name in ("patient_id", "risk_score")]
+    with pa.memory_map(str(unranked)) as source:
+        reader = ipc.open_stream(source, options=ipc.IpcReadOptions(included_fields=keys))
+        scored = pa.Table.from_batches(list(reader), schema=reader.schema)
+    ranks = rank(scored["risk_score"].to_numpy(), scored["patient_id"].to_pylist())
+    del scored
+    with pa.memory_map(str(unranked)) as source, pq.ParquetWriter(str(path), schema) as final:
+        start, pending = 0, []
+        for batch in ipc.open_stream(source):
+            n = batch.num_rows
+            columns = [*_output_columns(batch), pa.array(ranks[start : start + n], pa.int64())]
+            pending.append(pa.RecordBatch.from_arrays(columns, schema=schema))
+            start += n
+            if sum(b.num_rows for b in pending) >= _ROW_GROUP:
+                final.write_table(pa.Table.from_batches(pending, schema=schema))
+                pending = []
+        if pending:
+            final.write_table(pa.Table.from_batches(pending, schema=schema))
+
+
 def rank(scores: np.ndarray, patient_ids: list[str]) -> np.ndarray:
     """1 = highest risk score; ties ordered by patient_id so that the rank is deterministic."""
     order = np.lexsort((np.asarray(patient_ids, dtype=object).astype(str), -scores.astype(np.int64)))
@@ -232,36 +320,24 @@ def _screen(
     meta = metadata(screener.engine.kb, screener.options)
     with tempfile.TemporaryDirectory(dir=out, prefix=".work-") as tmp:
         workdir = Path(tmp)
-        unranked = workdir / "unranked.parquet"
-        writer = pq.ParquetWriter(str(unranked), OUTPUT_SCHEMA)
+        unranked = workdir / "unranked.arrows"
+        writer = _work_writer(unranked)
         totals = Aggregates()
         try:
             for chunk, restart in _chunks(dataset, chunk_patients, workdir):
                 if restart:  # the input was not sorted: start over from the bucket files
                     writer.close()
-                    writer = pq.ParquetWriter(str(unranked), OUTPUT_SCHEMA)
+                    writer = _work_writer(unranked)
                     totals = Aggregates()
                 result = screener.screen(chunk)
-                writer.write_table(result)
+                writer.write_table(_work_table(result))
                 totals.add(aggregate(result))
                 if progress is not None:
                     progress(result.num_rows)
         finally:
             writer.close()
-        keys = pq.read_table(unranked, columns=["patient_id", "risk_score"])
-        ranks = rank(keys["risk_score"].to_numpy(), keys["patient_id"].to_pylist())
-        del keys
         schema = RANKED_SCHEMA.with_metadata({"iatro.screening": json.dumps(meta, ensure_ascii=False)})
-        with pq.ParquetWriter(str(parts / "part-00000.parquet"), schema) as final:
-            start = 0
-            for batch in pq.ParquetFile(unranked).iter_batches():
-                n = batch.num_rows
-                final.write_table(
-                    pa.Table.from_batches([batch])
-                    .append_column("rank", pa.array(ranks[start : start + n]))
-                    .cast(schema)
-                )
-                start += n
+        _write_ranked(unranked, parts / "part-00000.parquet", schema)
     summary = summarise(totals, meta)
     write(out, summary)
     return summary

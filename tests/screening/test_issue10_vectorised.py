@@ -15,15 +15,25 @@ from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.ipc as ipc
 import pyarrow.parquet as pq
 import pytest
 
 from iatro.analysis import Engine
+from iatro.errors import FieldError
 from iatro.model.prescription import Patient
-from screening.batch import Screener
+from screening.batch import OUTPUT_SCHEMA, Screener
 from screening.checks import PatientKey, Patients
-from screening.derive import derive
-from screening.local import screen_local
+from screening.derive import Derived, derive
+from screening.local import (
+    _last_date_of_statistics,
+    _output_columns,
+    _work_table,
+    _work_writer,
+    open_input,
+    reference_date,
+    screen_local,
+)
 from screening.options import ScreeningOptions
 from screening.segments import distinct_sorted, expand, least_per_pair, owners, segment_reduce, segment_sum
 from tests.screening.test_issue10_agreement import _engine_row
@@ -225,3 +235,95 @@ def test_chunks_cut_between_patients_whatever_the_batches(
     got = pq.read_table(tmp_path / "out" / "patients").drop_columns(["rank"]).sort_by("patient_id")
     assert got.num_rows == 300
     assert got.equals(screener.screen(cip13_claims).sort_by("patient_id"))
+
+
+# -- derive reads codes, not strings (issue 10, faster derive) ------------------------------------------
+
+
+def _derived_view(derived: Derived) -> dict[str, object]:
+    """What a derivation says of each patient, whatever the order its codes and texts were met in."""
+    return {
+        "patient_ids": derived.patient_ids,
+        "offsets": derived.offsets.tolist(),
+        "line_ids": derived.line_ids.tolist(),
+        "contexts": derived.contexts,
+        "invalid": derived.invalid_conditions.tolist(),
+    }
+
+
+@pytest.mark.slow
+def test_derive_gives_the_same_lists_from_dictionaries_chunks_and_any_row_order(
+    tmp_path: Path, screener: Screener, mixed_claims: pa.Table
+) -> None:
+    """Mixed codes (two of cip13 / cis / atc null on each row), unknown codes, real BDPM products.
+
+    Parquet with small row groups gives several dictionaries per column, and patients whose rows sit
+    in two of them; shuffled rows are not grouped by patient at all.
+    """
+    plain = derive(mixed_claims, screener.options, screener.catalog)
+    source = tmp_path / "claims.parquet"
+    pq.write_table(mixed_claims, source, row_group_size=700)
+    text_columns = ["patient_id", "cip13", "cis", "atc", "sex", "cim10"]
+    encoded = pq.read_table(source, read_dictionary=text_columns)
+    assert pa.types.is_dictionary(encoded.schema.field("cip13").type)
+    assert len({c.dictionary.buffers()[1].address for c in encoded["patient_id"].chunks}) > 1
+    shuffled = mixed_claims.take(np.random.default_rng(3).permutation(mixed_claims.num_rows))
+    expected = _derived_view(plain)
+    assert len(plain.patient_ids) == 150 and len(plain.line_ids) > 1000
+    for table in (encoded, shuffled, encoded.take(np.arange(encoded.num_rows)[::-1])):
+        assert _derived_view(derive(table, screener.options, screener.catalog)) == expected
+
+
+@pytest.mark.slow
+def test_a_null_patient_id_is_named_with_its_row_count(screener: Screener) -> None:
+    # A null index and an index to a null dictionary value: both are rows without a patient_id.
+    ids = pa.DictionaryArray.from_arrays(pa.array([0, None, 1, 1, 0], pa.int32()), pa.array(["P1", None]))
+    day = screener.options.as_of
+    rows = pa.table({"patient_id": ids, "date": [day] * 5, "cis": ["60000000"] * 5})
+    with pytest.raises(FieldError) as caught:
+        derive(rows, screener.options, screener.catalog)
+    assert caught.value.field == "patient_id" and "3 row(s)" in str(caught.value)
+
+
+def test_the_reference_date_comes_from_parquet_statistics_or_from_the_rows(tmp_path: Path) -> None:
+    days = [dt.date(2026, 3, 1), dt.date(2026, 7, 14), None, dt.date(2026, 7, 2)]
+    rows = pa.table({"patient_id": ["A", "A", "B", "C"], "date": days, "cis": ["60000000"] * 4})
+    for statistics in (True, False):
+        path = tmp_path / f"claims-{statistics}.parquet"
+        pq.write_table(rows, path, row_group_size=2, write_statistics=statistics)
+        dataset = open_input(path)
+        assert _last_date_of_statistics(dataset) == (dt.date(2026, 7, 14) if statistics else None)
+        assert reference_date(dataset, ScreeningOptions()).as_of == dt.date(2026, 7, 14)
+
+
+def test_the_work_file_gives_back_the_output_rows(tmp_path: Path) -> None:
+    """List columns go through the work file dictionary-encoded: empty and null lists, repeated texts."""
+    names = [f.name for f in OUTPUT_SCHEMA]
+    n = 4
+    columns: dict[str, pa.Array] = {}
+    for field in OUTPUT_SCHEMA:
+        if pa.types.is_list(field.type):
+            lists = [
+                ["a + b: contre-indication", "a + c: precaution-emploi"],
+                [],
+                None,
+                ["a + b: contre-indication"],
+            ]
+            columns[field.name] = pa.array(lists, field.type)
+        elif pa.types.is_string(field.type):
+            columns[field.name] = pa.array([f"{field.name}-{i % 2}" for i in range(n)], field.type)
+        elif pa.types.is_boolean(field.type):
+            columns[field.name] = pa.array([True, None, False, True], field.type)
+        else:
+            columns[field.name] = pa.array(range(n), field.type)
+    table = pa.Table.from_arrays([columns[name] for name in names], schema=OUTPUT_SCHEMA)
+    path = tmp_path / "work.arrows"
+    with _work_writer(path) as writer:
+        writer.write_table(_work_table(table.slice(0, 3)))
+        writer.write_table(_work_table(table.slice(3)))
+    with pa.memory_map(str(path)) as source:
+        batches = [
+            pa.RecordBatch.from_arrays(_output_columns(b), schema=OUTPUT_SCHEMA)
+            for b in ipc.open_stream(source)
+        ]
+    assert pa.Table.from_batches(batches).equals(table)
