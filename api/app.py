@@ -34,7 +34,7 @@ from api.errors import body_for, error_body
 from api.limits import BodySizeLimit
 from api.routes import analyses, cds_hooks, drugs, fhir, health, kb, lines, ocr, workflow
 from api.routes.workflow import PreconditionRequired
-from api.state import ApiState, load, open_workflow
+from api.state import ApiState, gc_policy, load, open_workflow
 from api.web.errors import html_error, html_not_found, is_page
 from iatro.errors import IatroError, KnowledgeBaseMissing
 from iatro.settings import Settings, get_settings
@@ -70,10 +70,17 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         state = load(settings)
         state.workflow = open_workflow(settings)
+        # Once started: the policy freezes what the startup left, then the engine's caches as they
+        # fill, so that full collections stop walking them under load (api/gc_policy.py).
+        state.gc_policy = gc_policy(settings)
+        if state.gc_policy is not None:
+            state.gc_policy.install()
         app.state.iatro = state
         try:
             yield
         finally:
+            if state.gc_policy is not None:
+                state.gc_policy.remove()
             state.workflow.db.dispose()
 
     app = FastAPI(

@@ -9,7 +9,7 @@ intervention is logged; each choice is explained below.
 from __future__ import annotations
 
 from functools import lru_cache
-from typing import Literal
+from typing import Any, Literal, NamedTuple
 
 from pydantic import BaseModel, ConfigDict
 
@@ -57,16 +57,57 @@ _INTERACTION_PROBLEM = {
 }
 
 
+class _Facts(NamedTuple):
+    """Everything of an alert the proposal depends on. The rules below read this, never the alert,
+    so the cache key cannot miss a field they read. (A tuple: the cheapest hashable record.)"""
+
+    kind: str
+    severity: str
+    same_substance: bool  # a duplicate of one substance on several lines (rule ``duplicate:substance``)
+    has_alternatives: bool  # a proven substitute is listed
+
+
+def _facts(alert: Alert) -> _Facts:
+    return _Facts(
+        alert.type, alert.severity, alert.rule_id == "duplicate:substance", bool(alert.alternatives)
+    )
+
+
 def propose(alert: Alert) -> SfpcProposal:
-    problem, why = _problem(alert)
-    intervention, how = _intervention(alert)
+    return _propose(_facts(alert))
+
+
+def propose_json(alert: Alert) -> dict[str, Any]:
+    """``propose(alert).model_dump(mode="json")`` without the dump (a report has dozens of alerts).
+    A new dict each call, copied from a cached one: the caller may change it."""
+    cached = _propose_json(_facts(alert))
+    return {
+        "problem": cached["problem"].copy(),
+        "intervention": cached["intervention"].copy(),
+        "why": cached["why"],
+    }
+
+
+# Every report proposes codes for each of its alerts, and the proposals are few (alert types x
+# severities x two flags): built once each, rather than two pydantic models and a string per alert.
+# The models are frozen, so one instance can be shared. Bounded: a stored report (the web pages)
+# may carry an alert type or severity from an older version.
+@lru_cache(maxsize=512)
+def _propose(facts: _Facts) -> SfpcProposal:
+    problem, why = _problem(facts)
+    intervention, how = _intervention(facts)
     return SfpcProposal(
         problem=code("problem", problem), intervention=code("intervention", intervention), why=f"{why}; {how}"
     )
 
 
-def _problem(alert: Alert) -> tuple[str, str]:
-    kind, severity = alert.type, alert.severity
+@lru_cache(maxsize=512)
+def _propose_json(facts: _Facts) -> dict[str, Any]:
+    return _propose(facts).model_dump(mode="json")  # never handed out: propose_json copies it
+
+
+def _problem(facts: _Facts) -> tuple[str, str]:
+    kind, severity = facts.kind, facts.severity
     if kind == "interaction":
         return _INTERACTION_PROBLEM.get(severity, "6.1"), f"ANSM level {severity}"
     if kind == "cyp":
@@ -80,7 +121,7 @@ def _problem(alert: Alert) -> tuple[str, str]:
     if kind == "duplicate":
         # One substance on several lines is an overdose risk (4); two drugs of one class are a
         # redundancy, a drug without its own indication (5).
-        if alert.rule_id == "duplicate:substance":
+        if facts.same_substance:
             return "4", "same substance on several lines"
         return "5", "two drugs of the same class"
     if kind == "renal":
@@ -98,8 +139,8 @@ def _problem(alert: Alert) -> tuple[str, str]:
     return "10", f"{kind} alert: monitoring"
 
 
-def _intervention(alert: Alert) -> tuple[str, str]:
-    kind, severity = alert.type, alert.severity
+def _intervention(facts: _Facts) -> tuple[str, str]:
+    kind, severity = facts.kind, facts.severity
     serious = severity in ("contre-indication", "association-deconseillee", "high")
     if kind in ("omission", "vaccine"):
         return "1", "add the missing treatment"
@@ -113,7 +154,7 @@ def _intervention(alert: Alert) -> tuple[str, str]:
         return "7", "adapt the dose of the victim drug"
     if serious or kind == "pim":
         # A proven alternative makes the proposal a substitution; without one, stopping is the action.
-        if alert.alternatives:
+        if facts.has_alternatives:
             return "3", "replace by a proven alternative"
         return "2", "stop one of the drugs"
     return "5", "monitor (clinical, biological or ECG follow-up)"

@@ -15,6 +15,7 @@ from typing import Any
 
 from api.cds import CdsServices, FeedbackLog
 from api.fhir.inbound import FhirReader
+from api.gc_policy import FreezeAfterFullCollection
 from api.search import DrugIndex
 from iatro.analysis import Engine
 from iatro.errors import KnowledgeBaseError
@@ -53,6 +54,7 @@ class ApiState:
     error: KnowledgeBaseError | None = None
     feedback: FeedbackLog = field(default_factory=FeedbackLog)
     workflow: Workflow | None = None
+    gc_policy: FreezeAfterFullCollection | None = None
 
 
 def load(settings: Settings) -> ApiState:
@@ -119,6 +121,15 @@ def _warm_up(loaded: Loaded) -> None:
             ],
         },
         "",
+    )
+
+
+def gc_policy(settings: Settings) -> FreezeAfterFullCollection | None:
+    """The garbage-collection policy the settings ask for (see :mod:`api.gc_policy`), not installed."""
+    if not settings.gc_freeze_after_full:
+        return None
+    return FreezeAfterFullCollection(
+        thaw_interval_s=settings.gc_thaw_interval_s, thaw_growth=settings.gc_thaw_growth
     )
 
 

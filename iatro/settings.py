@@ -33,6 +33,14 @@ class Settings(BaseSettings):
     # Demo organisations and users with published passwords: for a local walk-through only. `iatro
     # serve` turns it on when it listens on a loopback address (see `iatro serve --demo/--no-demo`).
     demo_seed: bool = Field(default=False, description="Create the demo organisations and users at startup")
+    # Garbage collection in the server (api/gc_policy.py, issue 6): the survivors of each full
+    # collection (the engine's caches) are frozen out of the next ones, which otherwise walk them all
+    # (200-460 ms pauses under load); they are handed back to one full collection every
+    # gc_thaw_interval_s, or once (gc_thaw_growth - 1) times the startup's objects have been frozen
+    # since, so that cyclic garbage frozen while alive is reclaimed.
+    gc_freeze_after_full: bool = Field(default=True, description="Freeze the survivors of full collections")
+    gc_thaw_interval_s: float = Field(default=600.0, gt=0, description="Longest time between two thaws")
+    gc_thaw_growth: float = Field(default=2.0, gt=1, description="Frozen-set growth that forces a thaw")
 
 
 def get_settings() -> Settings:

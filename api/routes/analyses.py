@@ -52,7 +52,7 @@ def report_document(report: Report) -> dict[str, Any]:
     """The contract's report as JSON data, each alert with its proposed SFPC codes."""
     document = report.model_dump(mode="json", exclude_none=True)
     for alert, data in zip(report.alerts, document["alerts"], strict=True):
-        data["sfpc"] = sfpc.propose(alert).model_dump(mode="json")
+        data["sfpc"] = sfpc.propose_json(alert)
     return document
 
 

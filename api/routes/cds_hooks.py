@@ -34,7 +34,7 @@ async def discovery() -> CdsDiscovery:
     response_model_exclude_none=True,
     responses=errors(404, 413, 422, 503),
 )
-def call_service(
+async def call_service(
     service_id: ServiceId,
     request: Annotated[
         CdsRequest,
@@ -47,6 +47,8 @@ def call_service(
     ],
     cds: CdsDep,
 ) -> CdsResponse:
+    # On the event loop, like POST /v1/analyses (see api/routes/analyses.py for the measurements): an
+    # analysis in memory, no I/O (the card log is in memory, its lock held for a dict insertion).
     return cds.call(service_id, request)
 
 

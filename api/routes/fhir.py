@@ -63,12 +63,16 @@ _RESULT_SCHEMA = {
         }
     },
 )
-def fhir_analyze(
+async def fhir_analyze(
     document: Annotated[dict[str, Any], Body()],
     engine: EngineDep,
     reader: FhirReaderDep,
     settings: SettingsDep,
 ) -> FhirJSONResponse:
+    # On the event loop, like POST /v1/analyses (see api/routes/analyses.py for the measurements): the
+    # FHIR models and the analysis are CPU-bound Python with no I/O. (fhir.resources imports a
+    # resource type's module the first time it meets one: the types Iatro reads are imported with
+    # api.fhir.inbound; any other type a client sends costs one import, once per process.)
     bundle = validate_resource(document, "", "Bundle")
     assert isinstance(bundle, Bundle)
     reading = reader.read(bundle_resources(bundle, ""), bundle.timestamp.date() if bundle.timestamp else None)

@@ -17,7 +17,8 @@ router = APIRouter(prefix="/v1", tags=["analysis"])
     response_model_exclude_none=True,
     responses=errors(413, 422, 503),
 )
-def resolve_lines(body: ResolveRequest, engine: EngineDep, settings: SettingsDep) -> ResolveResponse:
+async def resolve_lines(body: ResolveRequest, engine: EngineDep, settings: SettingsDep) -> ResolveResponse:
+    # On the event loop, like POST /v1/analyses (see api/routes/analyses.py): resolution is in memory.
     check_line_count(len(body.lines), settings.max_lines)
     resolver = engine.resolver
     return ResolveResponse(
