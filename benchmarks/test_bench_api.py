@@ -34,7 +34,6 @@ import json
 import os
 import resource
 import shutil
-import signal
 import statistics
 import subprocess
 import sys
@@ -50,7 +49,7 @@ import pytest
 from api.routes.analyses import report_document
 from benchmarks.generator import prescriptions
 from iatro.analysis import CHECKS, Engine, parse_prescription
-from tests.serving import free_port, wait_ready
+from tests.serving import free_port, stop, wait_ready
 
 ROOT = Path(__file__).resolve().parents[1]
 WRK = shutil.which("wrk")
@@ -168,12 +167,7 @@ def server(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFact
         assert response.status_code == 200 and len(response.json()["lines"]) == LINES
         yield Server(base, workers, process, bodies_file, lua_file, work / "summary.json")
     finally:
-        process.send_signal(signal.SIGINT)
-        try:
-            process.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+        stop(process, timeout_s=20)
         log.close()
 
 

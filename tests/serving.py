@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import signal
 import socket
 import subprocess
 import time
@@ -30,3 +31,13 @@ def wait_ready(
             pass
         assert time.monotonic() < deadline, "the server did not become ready"
         time.sleep(interval_s)
+
+
+def stop(process: subprocess.Popen[bytes], timeout_s: float = 15) -> None:
+    """Ctrl-C (a graceful shutdown), then kill if the server is still up after ``timeout_s``."""
+    process.send_signal(signal.SIGINT)
+    try:
+        process.wait(timeout=timeout_s)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import re
-import signal
 import subprocess
 import sys
 import time
@@ -14,7 +13,7 @@ from pathlib import Path
 
 import httpx
 
-from tests.serving import free_port, wait_ready
+from tests.serving import free_port, stop, wait_ready
 
 ROOT = Path(__file__).resolve().parents[2]
 STARTUP_TIMEOUT_S = 60
@@ -43,12 +42,7 @@ def serving(tmp_path: Path, *options: str) -> Iterator[tuple[str, Path]]:
         print(log_path.read_text())
         raise
     finally:
-        process.send_signal(signal.SIGINT)
-        try:
-            process.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+        stop(process)
         log.close()
 
 

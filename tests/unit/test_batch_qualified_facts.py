@@ -46,6 +46,7 @@ from iatro.errors import FieldError
 from iatro.kb.qualifications import Case
 from iatro.kb.store import KnowledgeBase
 from iatro.model.prescription import LineInput, Patient, Prescription
+from tests.unit.test_batch_interactions import _engine_rows
 
 ONLY = frozenset({"interactions"})
 # CIM-10 codes around the prefixes the curation reads (K25-K28 ulcer, I50 heart failure, I20.0/I21/
@@ -198,19 +199,6 @@ def _targeted(kernel: BatchInteractions, engine: Engine, count: int, seed: int) 
         rng.shuffle(lines)
         out.append(lines)
     return out
-
-
-def _engine_rows(engine: Engine, prescription: Prescription) -> list[tuple[str, ...]]:
-    report = engine.analyze(prescription, ONLY)
-    return sorted(
-        (
-            *(s.name for s in alert.substances),
-            alert.severity,
-            alert.rule_id,
-            str(bool(alert.unresolved_conditions)),
-        )
-        for alert in report.alerts
-    )
 
 
 def _kernel_rows(kernel: BatchInteractions, hits: PairHits, rows: np.ndarray) -> list[tuple[str, ...]]:

@@ -8,7 +8,6 @@ context per test, so cookies never leak from one test to the next.
 from __future__ import annotations
 
 import os
-import signal
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -18,7 +17,7 @@ import pytest
 from playwright.sync_api import Browser, BrowserContext, Page, sync_playwright
 
 from iatro.settings import get_settings
-from tests.serving import free_port, wait_ready
+from tests.serving import free_port, stop, wait_ready
 
 ROOT = Path(__file__).resolve().parents[2]
 CHROMIUM = Path("/usr/bin/chromium")  # Debian's package, installed by scripts/setup
@@ -74,12 +73,7 @@ def server(built_kb: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator
             print(log.read())
             raise
         finally:
-            process.send_signal(signal.SIGINT)
-            try:
-                process.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
+            stop(process)
 
 
 @pytest.fixture(scope="module")
