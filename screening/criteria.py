@@ -26,7 +26,6 @@ the contract patient built from them has none either.
 
 from __future__ import annotations
 
-import bisect
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -39,15 +38,14 @@ from iatro.checks.context import CheckContext, Exposure
 from iatro.checks.explicit_criteria import (
     AlternativeInputs,
     ByAlternative,
-    evaluate_all,
     join_omissions,
-    merge_hits,
 )
 from iatro.kb.criteria import CriteriaList, normalise_cim10
 from iatro.model.prescription import Patient
 from screening.checks import MEMO_LIMIT
 from screening.derive import Context
-from screening.lines import Line, LineCatalog
+from screening.lines import LineCatalog
+from screening.segments import ranges
 
 Ints = npt.NDArray[np.int64]
 Bools = npt.NDArray[np.bool_]
@@ -67,24 +65,12 @@ class CriteriaColumns:
     start_ids: pa.ListArray
 
 
-@dataclass(frozen=True, slots=True)
-class CriteriaOutcome:
-    pim: tuple[tuple[str, ...], ...]  # criterion ids cited by each `pim` alert
-    omission: tuple[tuple[str, ...], ...]  # the same for each `omission` alert
-
-
 def _mix(x: npt.NDArray[np.uint64]) -> npt.NDArray[np.uint64]:
     """SplitMix64 finaliser: spreads ids over 64 bits so that sums of them rarely collide."""
     with np.errstate(over="ignore"):
         x = (x ^ (x >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
         x = (x ^ (x >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
     return x ^ (x >> np.uint64(31))
-
-
-def _gather(start: Ints, count: Ints) -> Ints:
-    """Indices ``start[k] .. start[k] + count[k] - 1`` for every k, concatenated (a CSR gather)."""
-    total = int(count.sum())
-    return np.repeat(start - (np.cumsum(count) - count), count) + np.arange(total, dtype=np.int64)
 
 
 def _details(e: Exposure) -> tuple[object, ...]:
@@ -102,7 +88,7 @@ def _differ(same: Bools, view: Ints, starts: Ints, lengths: Ints, other: Ints, o
         return
     rest = lengths[longer] - 1
     pair = np.repeat(longer, rest)
-    offset = _gather(np.ones(len(longer), dtype=np.int64), rest)  # 1 .. length - 1 for each pair
+    offset = ranges(np.ones(len(longer), dtype=np.int64), rest)  # 1 .. length - 1 for each pair
     differs = view[starts[pair] + offset] != other[other_starts[pair] + offset]
     same[pair[differs]] = False
 
@@ -177,7 +163,7 @@ class _Table:
     def entries(self, owner: Ints, index: Ints) -> tuple[Ints, Ints, Ints]:
         """(owner, entry, row) for every entry of every row in ``index`` (owned by ``owner``)."""
         count = self.count[index]
-        return np.repeat(owner, count), _gather(self.start[index], count), np.repeat(index, count)
+        return np.repeat(owner, count), ranges(self.start[index], count), np.repeat(index, count)
 
 
 class Criteria:
@@ -267,7 +253,6 @@ class Criteria:
         self._memo: dict[tuple[int, int, tuple[int, ...]], int] = {}
         self._reset()
         self._group_memo: dict[tuple[str, ...], list[int]] = {}
-        self._reference: dict[tuple[object, ...], CriteriaOutcome] = {}
 
     def _reset(self) -> None:
         self._memo.clear()
@@ -278,9 +263,6 @@ class Criteria:
         self._found_size: list[int] = [0]
         self._target_position: list[int] = []
         self._target_substance: list[int] = []
-
-    def _age_band(self, age: int | None) -> int | None:
-        return None if age is None else bisect.bisect_right(self._bounds, age)
 
     # -- per catalog line and per condition set -----------------------------------------------------
 
@@ -386,7 +368,7 @@ class Criteria:
         set_flat = np.fromiter((g for gs in by_set for g in gs), dtype=np.int64, count=int(set_count.sum()))
         which = np.asarray(conditions, dtype=np.int64)
         group_count = set_count[which]
-        group_ids = set_flat[_gather((np.cumsum(set_count) - set_count)[which], group_count)]
+        group_ids = set_flat[ranges((np.cumsum(set_count) - set_count)[which], group_count)]
 
         # 1. (patient, alternative, view, line) for every item of every patient, where the alternative
         # can hold: a pair that misses a required drug or condition is false, dropped with its items.
@@ -515,7 +497,7 @@ class Criteria:
         reps = np.concatenate((first, alone))
         memo = self._memo
         r_start, r_length = starts[reps], lengths[reps]
-        items = _gather(r_start, r_length)
+        items = ranges(r_start, r_length)
         r_views, r_lines = view[items].tolist(), line[items].tolist()
         r_first = (np.cumsum(r_length) - r_length).tolist()
         found: list[int] = []
@@ -591,7 +573,7 @@ class Criteria:
         hit_owner = owner[new]
         hits = len(hit_owner)
         size = np.asarray(self._found_size, dtype=np.int64)[found]
-        at = _gather(np.asarray(self._found_offset, dtype=np.int64)[found], size)
+        at = ranges(np.asarray(self._found_offset, dtype=np.int64)[found], size)
         position = np.asarray(self._target_position, dtype=np.int64)[at]
         substance = np.asarray(self._target_substance, dtype=np.int64)[at]
         alt_of = np.repeat(np.arange(m, dtype=np.int64), size)
@@ -649,7 +631,7 @@ class Criteria:
         count = np.bincount(owner, minlength=n)
         later = np.cumsum(count)[owner] - np.arange(len(owner)) - 1
         i = np.repeat(np.arange(len(owner), dtype=np.int64), later)
-        j = _gather(np.arange(len(owner), dtype=np.int64) + 1, later)
+        j = ranges(np.arange(len(owner), dtype=np.int64) + 1, later)
         joins = np.flatnonzero((criterion[i] != criterion[j]) & self._overlap[alternative[i], alternative[j]])
         # Each hit criterion is a finding, less one for every join of two groups (transitively).
         parent: dict[int, int] = {}
@@ -677,36 +659,3 @@ class Criteria:
         np.cumsum(np.bincount(patient, minlength=n), out=offsets[1:])
         values = self._id_array.take(pa.array(ranks))
         return pa.ListArray.from_arrays(pa.array(offsets), values, type=pa.list_(pa.string()))
-
-    # -- one patient through the engine's evaluator and merge (the per-patient path) -----------------
-
-    def run(self, lines: list[Line], unresolved: bool, context: Context, patient: Patient) -> CriteriaOutcome:
-        """The criterion ids of each finding for one patient: ``evaluate_all`` then ``merge_hits`` on
-        the lines some criterion may select. About twenty times slower than a chunk's share of
-        :meth:`run_facts`; kept for comparisons (the phase benchmark)."""
-        relevant = tuple(line for line in lines if line.criteria_relevant)
-        key = (
-            tuple(line.id for line in relevant),
-            unresolved,
-            self._age_band(context.age),
-            context.sex,
-            context.conditions,
-        )
-        found = self._reference.get(key)
-        if found is None:
-            exposures = tuple(e for k, line in enumerate(relevant) for e in self.catalog.numbered(line, k))
-            ctx = CheckContext(
-                exposures=exposures,
-                patient=patient,
-                unresolved_lines=(len(relevant),) if unresolved else (),
-            )
-            merged = merge_hits(evaluate_all(self.lists, ctx).hits)
-            cited = [(f.kind, tuple(c.criterion_id for c in f.citations)) for f in merged]
-            found = CriteriaOutcome(
-                tuple(ids for kind, ids in cited if kind == "pim"),
-                tuple(ids for kind, ids in cited if kind == "omission"),
-            )
-            if len(self._reference) >= MEMO_LIMIT:
-                self._reference.clear()
-            self._reference[key] = found
-        return found

@@ -59,11 +59,15 @@ def expand(ids: npt.NDArray[np.integer], item_offsets: Offsets) -> tuple[I64, I6
     """
     start = item_offsets[ids]
     count = item_offsets[np.asarray(ids, dtype=np.int64) + 1] - start
-    total = int(count.sum())
     position = np.repeat(np.arange(len(ids), dtype=np.int64), count)
-    first = np.cumsum(count) - count  # where each id's items start in the output
-    item = np.arange(total, dtype=np.int64) + np.repeat(start - first, count)
-    return position, item
+    return position, ranges(start, count)
+
+
+def ranges(start: npt.NDArray[np.integer], count: npt.NDArray[np.integer]) -> I64:
+    """Indices ``start[k] .. start[k] + count[k] - 1`` for every k, concatenated (a CSR gather)."""
+    first = np.cumsum(count) - count  # where each range starts in the output
+    out: I64 = np.arange(int(count.sum()), dtype=np.int64) + np.repeat(start - first, count)
+    return out
 
 
 def sort_keys(keys: I64) -> I64:
