@@ -29,6 +29,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from api import web
+from api.analysis_fast_path import AnalysisFastPath
 from api.auth import NotAuthenticated
 from api.errors import body_for, error_body
 from api.limits import BodySizeLimit
@@ -106,6 +107,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(health.router)
     app.include_router(ocr.router)
     web.install(app)  # the French pages of the RCP workflow and their static files
+    # Innermost: the common POST /v1/analyses is answered there, anything else goes on to the route.
+    app.add_middleware(AnalysisFastPath)
     # Last added runs first: the access log sees every response, the 413s of the body limit included.
     app.add_middleware(
         BodySizeLimit,

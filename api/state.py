@@ -16,6 +16,7 @@ from typing import Any
 from api.cds import CdsServices, FeedbackLog
 from api.fhir.inbound import FhirReader
 from api.gc_policy import FreezeAfterFullCollection
+from api.report_json import ReportJson
 from api.search import DrugIndex
 from iatro.analysis import Engine
 from iatro.errors import KnowledgeBaseError
@@ -36,6 +37,7 @@ class Loaded:
     fhir: FhirReader
     cds: CdsServices
     coverage: dict[str, Any]
+    reports: ReportJson = field(default_factory=ReportJson)  # report -> JSON bytes, with its memo
 
 
 @dataclass

@@ -76,7 +76,11 @@ def test_baseline_engine_per_patient(benchmark, engine: Engine, extract: Path, o
 def test_screen_local_one_core(benchmark, engine: Engine, extract: Path, options: ScreeningOptions, tmp_path):
     """The whole local engine (read, derive, every check, rank, summary) on one core."""
     benchmark.group = "screening"
-    screen_local(extract, tmp_path / "warm", engine, options)  # memos and line catalog warm, as in a long run
+    # The first run in the process is the CLI's (the engine loaded, every memo and the line catalog
+    # cold); the timed one follows it, as a second extract screened by the same process would.
+    cold_cpu = time.process_time()
+    screen_local(extract, tmp_path / "first", engine, options)
+    cold_cpu = time.process_time() - cold_cpu
     start, cpu = time.perf_counter(), time.process_time()
     benchmark.pedantic(
         screen_local, args=(extract, tmp_path / "out", engine, options), rounds=1, iterations=1
@@ -86,6 +90,7 @@ def test_screen_local_one_core(benchmark, engine: Engine, extract: Path, options
     benchmark.extra_info["patients_per_s"] = round(PATIENTS / elapsed, 1)
     # CPU seconds of every thread of the process (Arrow reads Parquet with threads): per core.
     benchmark.extra_info["patients_per_cpu_s"] = round(PATIENTS / cpu, 1)
+    benchmark.extra_info["first_run_patients_per_cpu_s"] = round(PATIENTS / cold_cpu, 1)
     benchmark.extra_info["peak_rss_mb"] = round(_peak_rss_mb(), 1)
 
 

@@ -117,16 +117,16 @@ class Screener:
         rank_of = {name: k for k, name in enumerate(sorted(set(names)))}
         self._names = names
         self._name_rank = np.array([rank_of[name] for name in names], dtype=np.int64)
+        # Bounded by the pairs of substances the thesaurus names, a few thousand at most.
+        self._pair_texts: dict[int, tuple[tuple[int, int, int, int], str]] = {}
 
     def _kernel_lines(self, ids: npt.NDArray[np.int32]) -> npt.NDArray[np.int32]:
         lines = self.catalog.lines
         known = len(self._kernel_ids)
         if len(lines) > known:
-            found = [
-                int(self.kernel.encode_line_inputs([line.input])[0]) if line.input is not None else 0
-                for line in lines[known:]
-            ]
-            self._kernel_ids = np.concatenate((self._kernel_ids, np.array(found, dtype=np.int32)))
+            # The catalog resolved these lines with the engine already: the kernel reads their exposures.
+            found = self.kernel.encode_exposures([line.exposures for line in lines[known:]])
+            self._kernel_ids = np.concatenate((self._kernel_ids, np.asarray(found, dtype=np.int32)))
         return self._kernel_ids[ids]
 
     def prescriptions(self, rows: pa.Table) -> list[tuple[str, Prescription | None]]:
@@ -234,6 +234,21 @@ class Screener:
             table = pa.Table.from_arrays([columns[f.name] for f in OUTPUT_SCHEMA], schema=OUTPUT_SCHEMA)
         return table
 
+    def _pair_text(self, packed: int, n_substances: int) -> tuple[tuple[int, int, int, int], str]:
+        """A hit's code as (its sort key within a patient, its text); remembered across chunks."""
+        found = self._pair_texts.get(packed)
+        if found is None:
+            rest, marked = divmod(packed, 2)
+            rest, level = divmod(rest, _N_RANKS)
+            first, second = divmod(rest, n_substances)
+            # "?" marks a level read as the worst candidate: a condition claims cannot settle (a dose).
+            shown = _LEVEL_OF_RANK[level] + ("?" if marked else "")
+            text = f"{self._names[first]} + {self._names[second]}: {shown}"
+            # Within a patient: worst level first, then as the texts sort ("x" before "x?").
+            key = (-level, int(self._name_rank[first]), int(self._name_rank[second]), marked)
+            found = self._pair_texts[packed] = (key, text)
+        return found
+
     def _interactions(self, hits: PairHits, n: int, counts: dict[str, npt.NDArray[np.int32]]) -> pa.Array:
         """Counts per level into ``counts``; each patient's pairs as text, worst first, then by names."""
         by_level = hits.counts_by_level(n)
@@ -249,16 +264,7 @@ class Screener:
         ) * 2 + hits.unresolved
         encoded = pc.dictionary_encode(pa.array(code, pa.int64()))
         entry = np.asarray(encoded.indices.to_numpy(zero_copy_only=False), dtype=np.int64)
-        described = []
-        for packed in encoded.dictionary.to_pylist():
-            rest, marked = divmod(packed, 2)
-            rest, level = divmod(rest, _N_RANKS)
-            first, second = divmod(rest, n_substances)
-            # "?" marks a level read as the worst candidate: a condition claims cannot settle (a dose).
-            shown = _LEVEL_OF_RANK[level] + ("?" if marked else "")
-            text = f"{self._names[first]} + {self._names[second]}: {shown}"
-            # Within a patient: worst level first, then as the texts sort ("x" before "x?").
-            described.append(((-level, self._name_rank[first], self._name_rank[second], marked), text))
+        described = [self._pair_text(packed, n_substances) for packed in encoded.dictionary.to_pylist()]
         ranked = sorted(range(len(described)), key=lambda k: described[k][0])
         position = np.empty(len(ranked), dtype=np.int64)
         position[ranked] = np.arange(len(ranked))

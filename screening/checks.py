@@ -217,7 +217,9 @@ class Tisdale:
             [self.levels.index(self.table.level_of(s)) for s in range(self.table.max_score + 1)],
             dtype=np.int64,
         )
-        self._condition_memo: dict[tuple[tuple[str, ...], tuple[str, ...]], bool] = {}
+        # A condition set -> which condition factors it meets, as bits in the order of ``_conditions``.
+        self._conditions = tuple(f.cim10 for f in self.table.factors if isinstance(f, ConditionFactor))
+        self._condition_memo: dict[tuple[str, ...], int] = {}
 
     def run(self, chunk: Chunk, unresolved: I64) -> QtColumns:
         facts = chunk.facts
@@ -226,6 +228,9 @@ class Tisdale:
         drug_classes = segment_reduce(np.bitwise_or, chunk.lines.qt_factors[chunk.line_ids], chunk.offsets, 0)
         score = np.zeros(n, dtype=np.int64)
         unknown = np.zeros(n, dtype=np.int64)
+        condition_bits = np.fromiter(
+            map(self._condition_bits, facts.condition_sets), dtype=np.int64, count=len(facts.condition_sets)
+        )[facts.conditions]
         for factor in self.table.factors:
             met: Truths
             if isinstance(factor, PatientValueFactor):
@@ -233,10 +238,8 @@ class Tisdale:
             elif isinstance(factor, SexFactor):
                 met = truths(facts.sex == SEXES.index(factor.equals), facts.sex != 0)
             elif isinstance(factor, ConditionFactor):
-                per_set = np.array(
-                    [self._condition(factor.cim10, codes) for codes in facts.condition_sets], dtype=bool
-                )
-                met = truths(per_set[facts.conditions])
+                bit = 1 << self._conditions.index(factor.cim10)
+                met = truths((condition_bits & bit) != 0)
             elif isinstance(factor, DrugAtcFactor):
                 has = (drug_classes & chunk.lines.qt_factor_bit[factor.id]) != 0
                 met = truths(has, has | (unresolved == 0))
@@ -276,13 +279,18 @@ class Tisdale:
             return np.full(n, UNKNOWN, dtype=np.int8)
         return np.full(n, TRUE if compare(float(value), factor.threshold) else FALSE, dtype=np.int8)
 
-    def _condition(self, prefixes: tuple[str, ...], codes: tuple[str, ...]) -> bool:
-        key = (prefixes, codes)
-        found = self._condition_memo.get(key)
+    def _condition_bits(self, codes: tuple[str, ...]) -> int:
+        """Bit k set when one of ``codes`` starts with a prefix of the k-th condition factor."""
+        found = self._condition_memo.get(codes)
         if found is None:
             if len(self._condition_memo) >= MEMO_LIMIT:
                 self._condition_memo.clear()
-            found = self._condition_memo[key] = any(code.startswith(prefixes) for code in codes)
+            found = sum(
+                1 << k
+                for k, prefixes in enumerate(self._conditions)
+                if any(code.startswith(prefixes) for code in codes)
+            )
+            self._condition_memo[codes] = found
         return found
 
 

@@ -15,7 +15,9 @@ these, with the same rules as the engine.
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Any, Literal, TypeVar
 
 from pydantic import BaseModel
@@ -23,16 +25,45 @@ from pydantic import BaseModel
 from iatro.analysis import Engine
 from iatro.checks.anticholinergic import AnticholinergicCheck
 from iatro.checks.context import CheckContext, Exposure
-from iatro.checks.exposures import build_exposures
+from iatro.checks.exposures import ExposureKey, build_exposures
 from iatro.checks.qt import DrugAtcFactor, QtCheck
 from iatro.errors import KnowledgeBaseCorrupt
 from iatro.kb.criteria import CriteriaList, DrugSelector
 from iatro.model.prescription import LineInput, Patient
+from iatro.model.report import LineReport
 from iatro.text import fold_words
 
 CheckT = TypeVar("CheckT")
 CodeKind = Literal["cip13", "cis", "atc"]
 _EMPTY = Patient()
+
+
+# Every field of an exposure but its duration (and the name and aliases, read from the KB by substance).
+_AloneKey = tuple[int, int, tuple[str, ...], str | None, float | None, float | None, float | None, bool]
+
+
+def _alone_key(e: Exposure) -> _AloneKey:
+    return (
+        e.line,
+        e.substance_id,
+        e.atc,
+        e.route,
+        e.mg_per_intake,
+        e.mg_per_day,
+        e.intakes_per_day,
+        e.as_needed,
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class _Alone:
+    """The per-line features one exposure brings, read by the engine's checks on that exposure alone."""
+
+    acb: tuple[tuple[str, int], ...]
+    qt_sure: bool
+    qt_maybe: bool
+    qt_factors: tuple[str, ...]
+    criteria_relevant: bool
 
 
 @dataclass(frozen=True, slots=True)
@@ -83,20 +114,16 @@ class LineCatalog:
         self.chronic_days = chronic_days
         self.anticholinergic = engine_check(engine, "anticholinergic", AnticholinergicCheck)
         self.qt = engine_check(engine, "qt", QtCheck)
-        kb = engine.kb
         self.lines: list[Line] = []
         self._numbered: dict[tuple[int, int], tuple[Exposure, ...]] = {}
         self._by_key: dict[tuple[str, bool], int] = {}
         self._code_key: dict[tuple[CodeKind, str], tuple[str, LineInput | None]] = {}
-        self._atc_substances: dict[str, list[int]] = {}
-        for s in kb.substances:
-            for code in s.atc:
-                self._atc_substances.setdefault(code, []).append(s.id)
-        self._atc_use: dict[tuple[str, int], int] = {}
-        for product in kb.products:
-            if product.atc and len(product.components) == 1:
-                use = (product.atc, product.components[0].substance_id)
-                self._atc_use[use] = self._atc_use.get(use, 0) + 1
+        # A line and its chronic twin differ only in duration, which neither the resolver nor the
+        # ACB and QT checks read: each key is resolved once, and the exposures of all lines (many
+        # products share a substance) are read by the checks once per exposure but its duration.
+        self._reports: dict[str, LineReport] = {}
+        self._exposures: dict[ExposureKey, Exposure] = {}  # build_exposures' memo
+        self._alone: dict[_AloneKey, _Alone] = {}
         prefixes: set[str] = set()
         names: set[str] = set()
         lists: tuple[CriteriaList, ...] = engine.criteria.lists
@@ -108,6 +135,22 @@ class LineCatalog:
         self._qt_factor_ids = tuple(f.id for f in self.qt.table.factors if isinstance(f, DrugAtcFactor))
 
     # -- codes ------------------------------------------------------------------------------------
+
+    @cached_property
+    def _atc_tables(self) -> tuple[dict[str, list[int]], dict[tuple[str, int], int]]:
+        """The substances of each ATC code, and how many single-substance products have each (ATC code,
+        substance): read from the whole KB, once an ATC code is met (most extracts have none)."""
+        kb = self.engine.kb
+        substances: dict[str, list[int]] = {}
+        for s in kb.substances:
+            for code in s.atc:
+                substances.setdefault(code, []).append(s.id)
+        use: dict[tuple[str, int], int] = {}
+        for product in kb.products:
+            if product.atc and len(product.components) == 1:
+                pair = (product.atc, product.components[0].substance_id)
+                use[pair] = use.get(pair, 0) + 1
+        return substances, use
 
     def base(self, kind: CodeKind, code: str) -> tuple[str, LineInput | None]:
         """The line key and contract input of one dispensed code (memoised)."""
@@ -127,13 +170,16 @@ class LineCatalog:
             return f"cip13:{code}", _input(cip13=code)
         if kind == "cis":
             return f"cis:{code}", _input(cis=code)
-        ids = self._atc_substances.get(code, [])
+        substances, use = self._atc_tables
+        ids = substances.get(code, [])
         if not ids:
             return f"atc:{code}", None  # no KB substance carries this code: an unresolved line
         # Salt or spelling variants share a code (bisoprolol, "bisoprolol (fumarate acide de)"): read
         # the code as the substance that most single-substance products with this ATC code contain.
-        best = max(ids, key=lambda sid: (self._atc_use.get((code, sid), 0), -sid))
-        return f"atc:{code}", LineInput(substance=kb.substances[best].name)
+        best = max(ids, key=lambda sid: (use.get((code, sid), 0), -sid))
+        # A few KB names are longer than the contract's substance field takes (cell therapies): such a
+        # line has no contract form and stays unresolved, as a malformed code does.
+        return f"atc:{code}", _input(substance=kb.substances[best].name)
 
     def numbered(self, line: Line, index: int) -> tuple[Exposure, ...]:
         """The line's exposures numbered as line ``index`` of a prescription (cached: a hot path)."""
@@ -147,12 +193,19 @@ class LineCatalog:
         return found
 
     def line_id(self, key: str, line_input: LineInput | None, chronic: bool) -> int:
-        found = self._by_key.get((key, chronic))
-        if found is None:
-            found = len(self.lines)
-            self.lines.append(self._build(found, key, line_input, chronic))
-            self._by_key[(key, chronic)] = found
-        return found
+        return self.line_ids([(key, line_input, chronic)])[0]
+
+    def line_ids(self, wanted: Sequence[tuple[str, LineInput | None, bool]]) -> list[int]:
+        """The id of each (key, contract input, chronic) line; lines not met yet are built, numbered in
+        the order given."""
+        out: list[int] = []
+        for key, line_input, chronic in wanted:
+            found = self._by_key.get((key, chronic))
+            if found is None:
+                found = self._by_key[(key, chronic)] = len(self.lines)
+                self.lines.append(self._build(found, key, line_input, chronic))
+            out.append(found)
+        return out
 
     # -- per-line features ---------------------------------------------------------------------------
 
@@ -162,28 +215,30 @@ class LineCatalog:
             return Line(
                 lid, key, chronic, None, False, (), (), frozenset(), frozenset(), frozenset(), (), False
             )
+        report = self._reports.get(key)
+        if report is None:
+            report = self._reports[key] = engine.resolver.resolve(line_input, 0)
         if chronic:
             line_input = line_input.model_copy(update={"duration_days": self.chronic_days})
-        report = engine.resolver.resolve(line_input, 0)
         resolved = report.status == "resolved"
-        exposures = build_exposures(engine.kb, (report,), (line_input,)) if resolved else ()
+        exposures = build_exposures(engine.kb, (report,), (line_input,), self._exposures) if resolved else ()
         acb: list[tuple[str, int]] = []
         qt_sure: set[int] = set()
         qt_maybe: set[int] = set()
         qt_factors: set[str] = set()
-        anticholinergic = self.anticholinergic
-        qt = self.qt
+        relevant = False
         for exposure in exposures:
-            alone = CheckContext(exposures=(exposure,), patient=_EMPTY)
-            scores: dict[str, Any] = anticholinergic.run(alone).scores["anticholinergic"]  # type: ignore[assignment]
-            acb.extend(scores["by_substance"].items())
-            found: dict[str, Any] = qt.run(alone).scores["qt"]  # type: ignore[assignment]
-            if found["drugs"]:
+            alone_key = _alone_key(exposure)
+            alone = self._alone.get(alone_key)
+            if alone is None:
+                alone = self._alone[alone_key] = self._read_alone(exposure)
+            acb.extend(alone.acb)
+            if alone.qt_sure:
                 qt_sure.add(exposure.substance_id)
-            if found["possible_drugs"]:
+            if alone.qt_maybe:
                 qt_maybe.add(exposure.substance_id)
-            points = found["points"]
-            qt_factors.update(f for f in self._qt_factor_ids if points.get(f))
+            qt_factors.update(alone.qt_factors)
+            relevant = relevant or alone.criteria_relevant
         return Line(
             id=lid,
             key=key,
@@ -196,7 +251,22 @@ class LineCatalog:
             qt_maybe=frozenset(qt_maybe),
             qt_atc_factors=frozenset(qt_factors),
             molecules=tuple((e.substance_id, e.name, e.duration_days) for e in exposures),
-            criteria_relevant=any(self._relevant(e) for e in exposures),
+            criteria_relevant=relevant,
+        )
+
+    def _read_alone(self, exposure: Exposure) -> _Alone:
+        """What the engine's ACB and QT checks say of one exposure given alone, and whether an explicit
+        criterion may select it."""
+        alone = CheckContext(exposures=(exposure,), patient=_EMPTY)
+        scores: dict[str, Any] = self.anticholinergic.run(alone).scores["anticholinergic"]  # type: ignore[assignment]
+        found: dict[str, Any] = self.qt.run(alone).scores["qt"]  # type: ignore[assignment]
+        points = found["points"]
+        return _Alone(
+            acb=tuple(scores["by_substance"].items()),
+            qt_sure=bool(found["drugs"]),
+            qt_maybe=bool(found["possible_drugs"]),
+            qt_factors=tuple(f for f in self._qt_factor_ids if points.get(f)),
+            criteria_relevant=self._relevant(exposure),
         )
 
     def _relevant(self, e: Exposure) -> bool:

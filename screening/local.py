@@ -12,7 +12,6 @@ Output directory: ``patients/part-00000.parquet`` (one row per patient, with ``r
 from __future__ import annotations
 
 import datetime as dt
-import gc
 import json
 import math
 import shutil
@@ -32,6 +31,7 @@ import pyarrow.parquet as pq
 
 from iatro.analysis import Engine
 from iatro.errors import FieldError, InputError
+from screening.allocator import batch_memory
 from screening.batch import OUTPUT_SCHEMA, RANKED_SCHEMA, Screener
 from screening.derive import INPUT_COLUMNS, check_columns, last_date
 from screening.options import ScreeningOptions
@@ -262,7 +262,7 @@ def _write_ranked(unranked: Path, path: Path, schema: pa.Schema) -> None:
     with pa.memory_map(str(unranked)) as source:
         reader = ipc.open_stream(source, options=ipc.IpcReadOptions(included_fields=keys))
         scored = pa.Table.from_batches(list(reader), schema=reader.schema)
-    ranks = rank(scored["risk_score"].to_numpy(), scored["patient_id"].to_pylist())
+    ranks = rank(scored)
     del scored
     with pa.memory_map(str(unranked)) as source, pq.ParquetWriter(str(path), schema) as final:
         start, pending = 0, []
@@ -278,9 +278,14 @@ def _write_ranked(unranked: Path, path: Path, schema: pa.Schema) -> None:
             final.write_table(pa.Table.from_batches(pending, schema=schema))
 
 
-def rank(scores: np.ndarray, patient_ids: list[str]) -> np.ndarray:
-    """1 = highest risk score; ties ordered by patient_id so that the rank is deterministic."""
-    order = np.lexsort((np.asarray(patient_ids, dtype=object).astype(str), -scores.astype(np.int64)))
+def rank(scored: pa.Table) -> npt.NDArray[np.int64]:
+    """1 = highest ``risk_score``; ties ordered by ``patient_id`` so that the rank is deterministic.
+
+    Arrow sorts the ids as UTF-8 bytes, which orders them as their code points: no id becomes a
+    Python string.
+    """
+    keys = [("risk_score", "descending"), ("patient_id", "ascending")]
+    order = pc.sort_indices(scored, sort_keys=keys).to_numpy()
     ranks = np.empty(len(order), dtype=np.int64)
     ranks[order] = np.arange(1, len(order) + 1)
     return ranks
@@ -298,15 +303,8 @@ def screen_local(
     dataset = open_input(source)
     options = reference_date(dataset, options)
     screener = Screener(engine, options)
-    # The knowledge base, the engine and the screener are hundreds of thousands of long-lived objects
-    # that every full collection of the garbage collector would traverse again (a tenth of a run's
-    # time): they are set aside for the run. Only collection work changes, never what is kept.
-    gc.freeze()
-    try:
-        summary = _screen(dataset, out, screener, chunk_patients, progress)
-    finally:
-        gc.unfreeze()
-    return summary
+    with batch_memory():
+        return _screen(dataset, out, screener, chunk_patients, progress)
 
 
 def _screen(

@@ -10,6 +10,11 @@ numpy 2.x that is an order of magnitude slower than a sort on these sizes. Keys 
 grouped by patient already (extracts come sorted by patient, then date): the stable sort (a merge sort
 that finds runs and gallops over disjoint ones) is then three times faster than the default one,
 and a quarter slower on keys in random order.
+
+Small integers (codes, ids) are ordered faster still by :func:`stable_order`: Arrow sorts integers
+spanning at most 4,096 values by counting, in linear time (some seven times faster than numpy's
+stable sort of int64 on a million rows; beyond that range Arrow's sort is slower than numpy's), and
+numpy sorts 16-bit integers by radix.
 """
 
 from __future__ import annotations
@@ -18,6 +23,8 @@ from typing import Any
 
 import numpy as np
 import numpy.typing as npt
+import pyarrow as pa
+import pyarrow.compute as pc
 
 I64 = npt.NDArray[np.int64]
 Offsets = npt.NDArray[np.int64]
@@ -73,6 +80,24 @@ def ranges(start: npt.NDArray[np.integer], count: npt.NDArray[np.integer]) -> I6
 def sort_keys(keys: I64) -> I64:
     """``keys`` ascending (see the module's note on the kind of sort)."""
     return np.sort(keys, kind="stable")
+
+
+_COUNTING_RANGE = 4096  # Arrow sorts integers spanning at most this many values by counting
+
+
+def stable_order(values: npt.NDArray[np.integer], bound: int) -> I64:
+    """The indices that sort ``values`` (``0 <= values < bound``), equal values in their order.
+
+    Arrow's counting sort up to 4,096 values; numpy's radix sort of 16-bit integers up to 65,536
+    (numpy's only linear sort: it is slower than Arrow's on large arrays); beyond, numpy's merge sort.
+    """
+    if bound <= _COUNTING_RANGE:
+        found = pc.array_sort_indices(pa.array(np.asarray(values, dtype=np.int32)))
+        # Arrow gives uint64 indices below 2**63: the same bits read as int64, not copied.
+        return np.asarray(found.to_numpy()).view(np.int64)
+    if bound <= 1 << 16:
+        return np.argsort(np.asarray(values, dtype=np.uint16), kind="stable").astype(np.int64, copy=False)
+    return np.argsort(values, kind="stable").astype(np.int64, copy=False)
 
 
 def distinct_sorted(keys: I64) -> I64:

@@ -2,19 +2,19 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import APIRouter, Body, Query
+from fastapi.responses import Response
 
-from api import sfpc
-from api.deps import EngineDep, SettingsDep
+from api.deps import LoadedDep, SettingsDep
 from api.limits import check_line_count
+from api.report_json import report_document
 from api.routes._responses import FastJSONResponse
 from api.schemas import ApiReport, errors
 from iatro.analysis import CHECKS
 from iatro.errors import FieldError
 from iatro.model.prescription import Prescription
-from iatro.model.report import Report
 
 router = APIRouter(prefix="/v1", tags=["analysis"])
 
@@ -48,12 +48,7 @@ def parse_checks(checks: str | None) -> frozenset[str] | None:
     return selected
 
 
-def report_document(report: Report) -> dict[str, Any]:
-    """The contract's report as JSON data, each alert with its proposed SFPC codes."""
-    document = report.model_dump(mode="json", exclude_none=True)
-    for alert, data in zip(report.alerts, document["alerts"], strict=True):
-        data["sfpc"] = sfpc.propose_json(alert)
-    return document
+__all__ = ["EXAMPLE", "parse_checks", "report_document", "router"]
 
 
 @router.post(
@@ -69,7 +64,7 @@ def report_document(report: Report) -> dict[str, Any]:
 )
 async def analyze(
     prescription: Annotated[Prescription, Body(openapi_examples={"contract": {"value": EXAMPLE}})],
-    engine: EngineDep,
+    loaded: LoadedDep,
     settings: SettingsDep,
     checks: Annotated[
         str | None,
@@ -77,12 +72,15 @@ async def analyze(
             description=f"Comma-separated checks, among: {', '.join(CHECKS)}", examples=["interactions,cyp"]
         ),
     ] = None,
-) -> FastJSONResponse:
-    # ``async def`` on purpose: the analysis is CPU-bound Python, so a thread pool gains no parallelism
-    # (the GIL) and costs a hop per request plus threads contending for the GIL under load. On the
-    # event loop, analyses run one after another, first come first served: 15-line prescriptions,
-    # 50 clients, one worker: 1.60 ms of server CPU per request against 2.00 ms in the pool, p99
-    # 121 ms against 186 ms (issue 6). Parallelism comes from workers (`iatro serve --workers N`).
+) -> Response:
+    # The common request does not reach this function: api/analysis_fast_path.py answers it, with the
+    # same bytes. ``async def`` on purpose: the analysis is CPU-bound Python, so a thread pool gains
+    # no parallelism (the GIL) and costs a hop per request plus threads contending for the GIL under
+    # load. On the event loop, analyses run one after another, first come first served: 15-line
+    # prescriptions, 50 clients, one worker: 1.60 ms of server CPU per request against 2.00 ms in the
+    # pool, p99 121 ms against 186 ms (issue 6). Parallelism comes from workers (`--workers N`).
     selected = parse_checks(checks)
     check_line_count(len(prescription.lines), settings.max_lines)
-    return FastJSONResponse(report_document(engine.analyze(prescription, checks=selected)))
+    report = loaded.engine.analyze(prescription, checks=selected)
+    # The same bytes as FastJSONResponse(report_document(report)), from remembered pieces.
+    return Response(loaded.reports(report), media_type="application/json")

@@ -5,128 +5,126 @@ Pure array functions of the kernel (:mod:`iatro.batch.interactions`): no knowled
 
 from __future__ import annotations
 
-from functools import lru_cache
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
 
-from iatro.batch.hits import I32, I64, PairHits
+from iatro.batch.hits import I32, I64
+
+Bool = npt.NDArray[np.bool_]
+Index = npt.NDArray[Any]  # positions, int32 when they fit (see pairs_within), else int64
+
+
+def repeats(presc: I64, rank: I64, sid: I32, drop: bool) -> tuple[Bool | None, I64]:
+    """The exposures to keep, and those whose substance is on another kept exposure of its prescription.
+
+    ``presc`` (sorted) and ``sid`` are each exposure's prescription and substance, ``rank`` its
+    exposure's rank in (substance, exposure) order: equal for the same exposure met twice. With
+    ``drop``, an exposure met again in its prescription (the same product and dose on two lines) is
+    dropped after its first occurrence (None: nothing to drop). That keeps every alert: the first
+    occurrence meets each partner the later ones meet, through the same cell and qualification,
+    and the merged alert keeps the first line pair (see :func:`merge_same_pair`). It is only valid
+    when the first occurrence is the one exposure of its line that meets a rule (a combination's two
+    substances are never paired together); the caller says so with ``drop``.
+
+    Returns the keep mask and the positions (among the kept exposures) to merge.
+    """
+    key = presc * (int(rank.max(initial=0)) + 1) + rank
+    by = np.argsort(key, kind="stable")  # a stable sort keeps each exposure's occurrences in line order
+    sorted_key = key.take(by)
+    new = np.empty(len(key), dtype=np.bool_)
+    new[:1] = True
+    np.not_equal(sorted_key[1:], sorted_key[:-1], out=new[1:])
+    keep = dropped = None
+    if drop and not new.all():
+        keep = np.empty(len(key), dtype=np.bool_)
+        keep[by] = new  # the first occurrence of each exposure in its prescription
+        by = by[new]
+        dropped = np.flatnonzero(~keep)
+    # The occurrences of one substance are together in (prescription, rank) order.
+    sorted_sid, sorted_presc = sid.take(by), presc.take(by)
+    same = (sorted_sid[1:] == sorted_sid[:-1]) & (sorted_presc[1:] == sorted_presc[:-1])
+    if not same.any():
+        return keep, np.zeros(0, dtype=np.int64)
+    twice = np.zeros(len(by), dtype=np.bool_)
+    twice[1:] |= same
+    twice[:-1] |= same
+    duplicated = by[twice]
+    if dropped is not None:
+        duplicated -= np.searchsorted(dropped, duplicated)  # its position among the kept exposures
+    return keep, duplicated
 
 
 def pairs_within(
-    presc: I32, sig: I32, sid: I32, n_presc: int, table: npt.NDArray[np.int16], table_size: int
-) -> tuple[I64, I64, I64, I64]:
+    presc: I64, sig: I32, n_presc: int, table: npt.NDArray[np.int16], table_size: int
+) -> tuple[Index, Index, npt.NDArray[np.int16]]:
     """Every pair of exposures of a prescription whose signatures meet a rule, and its table cell.
 
-    ``presc``, ``sig`` and ``sid`` give each exposure's prescription (sorted), signature (a row of
-    the flat ``table_size`` x ``table_size`` pair ``table``) and substance. Prescriptions are
-    grouped by their number k of exposures: each group is a (rows, k) matrix, its pairs the
-    k(k-1)/2 upper-triangle columns, looked up in one gather. Returns the pairs (exposure positions,
-    ordered by prescription then position), their cells, and the exposures whose substance is on
-    another exposure of the prescription (to merge, see :func:`merge_same_pair`).
+    ``presc`` and ``sig`` give each exposure's prescription (sorted) and signature (a row of the flat
+    ``table_size`` x ``table_size`` pair ``table``). Each exposure is paired with every later one of
+    its prescription: one flat run of candidates, already in prescription then position order,
+    looked up in one gather. Returns the pairs (exposure positions) and their cells.
     """
+    n = len(presc)
     counts = np.bincount(presc, minlength=n_presc)
-    starts = np.cumsum(counts) - counts
-    groups = []
-    duplicated = []
-    for k in np.unique(counts).tolist():
-        if k < 2:
-            continue
-        rows = np.flatnonzero(counts == k)
-        base = starts[rows]
-        positions = base[:, None] + np.arange(k)
-        iu, ju = _triangle(k)
-        matrix = sig[positions]
-        flat = matrix[:, iu]
-        flat *= table_size
-        flat += matrix[:, ju]
-        cell = np.take(table, flat.ravel())
-        found = np.flatnonzero(cell >= 0)
-        row, column = np.divmod(found, len(iu))
-        groups.append((rows, row, base[row] + iu[column], base[row] + ju[column], cell[found]))
-        ids = sid[positions]
-        ordered = np.sort(ids, axis=1)
-        repeated = np.flatnonzero((ordered[:, 1:] == ordered[:, :-1]).any(axis=1))
-        if len(repeated):
-            # The exposures whose substance is also on another exposure of the prescription.
-            ids = ids[repeated]
-            order = np.argsort(ids, axis=1, kind="stable")
-            ids = np.take_along_axis(ids, order, axis=1)
-            equal = ids[:, 1:] == ids[:, :-1]
-            twice = np.zeros(ids.shape, dtype=np.bool_)
-            twice[:, 1:] |= equal
-            twice[:, :-1] |= equal
-            r, c = np.nonzero(twice)
-            duplicated.append(positions[repeated[r], order[r, c]])
-    dup = np.concatenate(duplicated) if duplicated else np.zeros(0, dtype=np.int64)
-    # Groups come by size; scatter each hit to its place in prescription order.
-    per_presc = np.zeros(n_presc, dtype=np.int64)
-    for rows, row, *_ in groups:
-        per_presc[rows] = np.bincount(row, minlength=len(rows))
-    total = int(per_presc.sum())
-    hit_start = np.cumsum(per_presc) - per_presc
-    first = np.empty(total, dtype=np.int64)
-    second = np.empty(total, dtype=np.int64)
-    cells = np.empty(total, dtype=np.int64)
-    for rows, row, f, s, c in groups:
-        run = per_presc[rows]
-        local = np.arange(len(row), dtype=np.int64) - np.repeat(np.cumsum(run) - run, run)
-        dest = hit_start[rows][row] + local
-        first[dest], second[dest], cells[dest] = f, s, c
-    return first, second, cells, dup
+    total = int((counts * (counts - 1) // 2).sum())
+    # int32 halves the memory the candidates stream through, when every index fits in it.
+    dtype = np.int32 if max(n, total, table_size * table_size) < np.iinfo(np.int32).max else np.int64
+    ends: Index = np.cumsum(counts).astype(dtype)
+    exposure: Index = np.arange(n, dtype=dtype)
+    after: Index = ends[presc] - 1 - exposure  # how many exposures follow, in the same prescription
+    # Candidate t of exposure e's run pairs it with e + 1 + (t - start[e]).
+    start: Index = np.cumsum(after, dtype=dtype) - after
+    second: Index = np.repeat(exposure + 1 - start, after)
+    np.add(second, np.arange(total, dtype=dtype), out=second)
+    flat = np.repeat(sig.astype(dtype) * table_size, after)
+    flat += sig.take(second)
+    cell = table.take(flat)
+    found = np.flatnonzero(cell >= 0)
+    first: Index = np.repeat(exposure, after).take(found)
+    return first, second.take(found), cell.take(found)
 
 
-def merge_same_pair(hits: PairHits, rows: I64, n_substances: int, n_rules: int, rule_order: I64) -> PairHits:
+def merge_same_pair(
+    prescription: I64,
+    substance_a: I32,
+    substance_b: I32,
+    level: npt.NDArray[np.int8],
+    rule: I32,
+    unresolved: Bool,
+    n_substances: int,
+    n_rules: int,
+    rule_order: I64,
+) -> tuple[I64, I64, Bool]:
     """One row per substance pair where a substance is on several lines, as the engine's alert.
 
-    ``rows`` are the rows that involve such a substance. The level is the worst over the line
-    pairs, the rule the main one at that level (smallest rule id: ``rule_order`` ranks rule indices
-    by id), the lines those of its first line pair, ``unresolved`` true if any pair's is.
+    The arrays are the rows (in row order) that involve such a substance. The merged row is the
+    earliest row of the pair whose rule is the main one: worst level, then smallest rule id
+    (``rule_order`` ranks rule indices by id), so its lines are those of the first line pair that
+    gives it; ``unresolved`` is true if any row's is. Returns the rows to drop, the rows kept for a
+    pair met several times, and their ``unresolved``.
     """
-    if not len(rows):
-        return hits
-    key = (hits.prescription[rows] * n_substances + hits.substance_a[rows]) * n_substances
-    key += hits.substance_b[rows]
-    # One stable sort on the pair key; only the keys met more than once need merging.
+    key = (prescription * n_substances + substance_a) * n_substances
+    key += substance_b
+    # One stable sort on the pair key: each pair's rows together, earliest first.
     by = np.argsort(key, kind="stable")
     sorted_key = key[by]
-    repeated = np.zeros(len(by), dtype=np.bool_)
-    same = sorted_key[1:] == sorted_key[:-1]
-    repeated[1:] |= same
-    repeated[:-1] |= same
-    if not repeated.any():
-        return hits
-    rows = rows[by[repeated]]  # rows of merged pairs, grouped by key, earliest row first
-    key = key[by[repeated]]
-    code = (4 - hits.level[rows].astype(np.int64)) * n_rules + rule_order[hits.rule[rows]]
-    by = np.lexsort((rows, code, key))  # per pair: main first, then the earliest row
-    key_sorted = key[by]
     head = np.ones(len(by), dtype=np.bool_)
-    head[1:] = key_sorted[1:] != key_sorted[:-1]
+    head[1:] = sorted_key[1:] != sorted_key[:-1]
+    if head.all():
+        return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.bool_)
+    starts = np.flatnonzero(head)
+    sizes = np.diff(starts, append=len(by))
+    code = (4 - level[by].astype(np.int64)) * n_rules + rule_order[rule[by]]
+    main = code == np.repeat(np.minimum.reduceat(code, starts), sizes)
     group = np.cumsum(head) - 1
-    any_unresolved = np.zeros(int(group[-1]) + 1, dtype=np.bool_)
-    np.logical_or.at(any_unresolved, group, hits.unresolved[rows[by]])
-    keep = np.ones(len(hits), dtype=np.bool_)
-    keep[rows] = False
-    kept_rows = rows[by[head]]
-    keep[kept_rows] = True
-    unresolved = hits.unresolved.copy()
-    unresolved[kept_rows] = any_unresolved
-    merged = PairHits(
-        prescription=hits.prescription,
-        line_a=hits.line_a,
-        line_b=hits.line_b,
-        substance_a=hits.substance_a,
-        substance_b=hits.substance_b,
-        level=hits.level,
-        unresolved=unresolved,
-        rule=hits.rule,
-    )
-    return merged.take(np.flatnonzero(keep))  # one scan of the mask, then plain gathers
-
-
-@lru_cache(maxsize=256)
-def _triangle(k: int) -> tuple[I64, I64]:
-    """Row and column of the k(k-1)/2 pairs i < j of k positions."""
-    iu, ju = np.triu_indices(k, 1)
-    return iu.astype(np.int64), ju.astype(np.int64)
+    candidates = np.flatnonzero(main)
+    first = np.ones(len(candidates), dtype=np.bool_)
+    first[1:] = group[candidates[1:]] != group[candidates[:-1]]
+    kept = candidates[first]  # per pair, its earliest row with the main rule (in sorted order)
+    drop = np.ones(len(by), dtype=np.bool_)
+    drop[kept] = False
+    several = sizes > 1
+    merged_unresolved = np.logical_or.reduceat(unresolved[by], starts)
+    return by[drop], by[kept[several]], merged_unresolved[several]

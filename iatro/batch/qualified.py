@@ -10,6 +10,9 @@ ignore (most of a screening population, for most pairs) share one evaluation.
 
 An outcome is computed by the engine's own ``InteractionIndex.findings`` on the two exposures and
 the first patient met with that projection, then memoised on (exposure, exposure, projection).
+Exposures are memoised by *class*: what the engine's qualification reads of them (substance, names,
+route, doses; not the ATC codes of the product, the "as needed" flag or the duration), as the
+engine's own cache of qualified levels does; products of one substance and dose share outcomes.
 A projection packs the answers 2 bits a question (0 missing, 1 false, 2 true), in the order of the
 pair's questions.
 """
@@ -17,30 +20,28 @@ pair's questions.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Mapping, Sequence
+from collections.abc import Hashable, Mapping, Sequence
 from dataclasses import dataclass
+from operator import attrgetter
 from typing import get_args
 
 import numpy as np
 import numpy.typing as npt
 
+from iatro.batch.answers import CODE, Answers
+from iatro.batch.factorize import factorize, factorize_pairs
 from iatro.batch.hits import I64
 from iatro.batch.patients import BuiltPatients, PatientColumns
 from iatro.checks.context import CheckContext, Exposure
 from iatro.checks.interactions import InteractionIndex
 from iatro.checks.qualify import PatientField, PatientQuestion, PatientValue, fields_reader, patient_questions
-from iatro.errors import FieldError, KnowledgeBaseCorrupt
+from iatro.errors import KnowledgeBaseCorrupt
 from iatro.kb.thesaurus import LEVEL_RANK
 from iatro.model.prescription import Patient
 
 _NO_RULE = -1
-# A question's answer as 2 bits; 3 is never used, so a projection is never ambiguous.
-_CODE: dict[bool | None, int] = {None: 0, False: 1, True: 2}
 # Bounds the memo (a long-running service meets ever new exposures): cleared when full.
 _MEMO_LIMIT = 200_000
-# Bounds the answers remembered by field value (a condition set and its row of codes: a few hundred
-# bytes); a batch of 20,000 patients has at most as many values of a field.
-_ANSWER_LIMIT = 50_000
 # Up to this many distinct exposures, one patient's outcomes are cached in a dense (n, n) table.
 _DENSE_EXPOSURES = 2048
 _DENSE_TABLES = 8
@@ -51,6 +52,10 @@ _RECENT_LIMIT = 200_000
 # A pair's projection is packed in one int64: at most 31 questions per pair (2 bits each).
 _MAX_PAIR_QUESTIONS = 31
 
+# What the engine's qualification of a pair reads of an exposure (see ``QualifiedPairs._classes``).
+_class_key = attrgetter(
+    "substance_id", "name", "aliases", "route", "mg_per_intake", "mg_per_day", "intakes_per_day"
+)
 # Every patient field a question may read, in one tuple: what the front cache is keyed on.
 _read_facts = fields_reader(get_args(PatientField))
 
@@ -103,15 +108,18 @@ class QualifiedPairs:
         self._rule_questions = tuple(rule_questions)
         self._signature_rules: dict[int, frozenset[int]] = {}
         self._pair_questions: dict[tuple[int, int], tuple[tuple[int, int], ...]] = {}
-        self._memo: dict[tuple[int, int], _Entry] = {}
+        # Each registered exposure's class (see the module's docstring) and each class's first exposure.
+        self._class_of: list[int] = []
+        self._class_ids: dict[Hashable, int] = {}
+        self._class_first: list[int] = []
+        self._memo: dict[tuple[int, int], _Entry] = {}  # by (class, class)
         self._memo_size = 0
         self._dense: dict[tuple[int, ...], npt.NDArray[np.int32]] = {}
         self._recent: dict[tuple[PatientValue, ...], dict[tuple[int, int], PairOutcome]] = {}
-        # Per field, per value met: the answer code of each question (-1: not asked yet). A population
-        # repeats its condition sets from batch to batch.
-        self._answers: dict[PatientField, dict[PatientValue, list[int]]] = {}
-        self._answers_size = 0
+        self._answers = Answers(self.questions)
         self._recent_size = 0
+        # Each exposure at line 0 and at line 1, as the engine's evaluation of a pair takes them.
+        self._at_line: dict[int, tuple[Exposure, Exposure]] = {}
 
     # -- what a pair reads of the patient --------------------------------------------------
     def pair_questions(self, a: int, b: int) -> tuple[PatientQuestion, ...]:
@@ -146,10 +154,33 @@ class QualifiedPairs:
             self._signature_rules[sig] = found
         return found
 
+    def _classes(self) -> list[int]:
+        """Each registered exposure's class, extended to the exposures the kernel registered since.
+
+        A class is what the engine's qualification reads of an exposure: ``InteractionIndex.entries``
+        reads the substance, route and index names; ``qualify`` the names, route and doses. The ATC
+        codes, the "as needed" flag and the duration are read by neither.
+        """
+        classes = self._class_of
+        for e in range(len(classes), len(self._exposures)):
+            key = _class_key(self._exposures[e])
+            found = self._class_ids.get(key)
+            if found is None:
+                found = self._class_ids[key] = len(self._class_first)
+                self._class_first.append(e)
+            classes.append(found)
+        return classes
+
     def _entry(self, a: int, b: int) -> _Entry:
+        classes = self._classes()
+        return self._class_entry(classes[a], classes[b])
+
+    def _class_entry(self, a: int, b: int) -> _Entry:
+        """The memo entry of classes ``a`` and ``b`` (in that order: the first is at line 0)."""
         found = self._memo.get((a, b))
         if found is None:
-            found = self._memo[a, b] = (self._questions_of(a, b), {})
+            questions = self._questions_of(self._class_first[a], self._class_first[b])
+            found = self._memo[a, b] = (questions, {})
         return found
 
     # -- one patient -----------------------------------------------------------------------
@@ -167,7 +198,10 @@ class QualifiedPairs:
         one call to the next, so that a prescription asks each question once; the outcome is also
         kept in ``recent``, the patient's front cache (:meth:`recent`), when given.
         """
-        questions, by_projection = self._memo.get((a, b)) or self._entry(a, b)
+        classes = self._class_of
+        if a >= len(classes) or b >= len(classes):
+            classes = self._classes()
+        questions, by_projection = self._memo.get((classes[a], classes[b])) or self._entry(a, b)
         projection = 0
         if questions:
             if answers is None:
@@ -175,7 +209,7 @@ class QualifiedPairs:
             for q, shift in questions:
                 code = answers[q]
                 if code < 0:
-                    code = answers[q] = _CODE[self.questions[q].answer(patient)]
+                    code = answers[q] = CODE[self.questions[q].answer(patient)]
                 projection |= code << shift
         found = by_projection.get(projection)
         if found is None:
@@ -217,7 +251,7 @@ class QualifiedPairs:
         n = len(self._exposures)
         if n > _DENSE_EXPOSURES:
             return None
-        key = tuple(_CODE[q.answer(patient)] for q in self.questions)
+        key = tuple(CODE[q.answer(patient)] for q in self.questions)
         table = self._dense.get(key)
         if table is None or len(table) < n:
             size = 64
@@ -243,10 +277,13 @@ class QualifiedPairs:
         read as a ``Patient`` only for a key never met before (``patients`` as columns: built then).
         """
         columns = patients if isinstance(patients, PatientColumns) else BuiltPatients(patients)
-        n_ex = max(len(self._exposures), 1)
-        pairs, pair_of_row = _factorize_pairs(lo, hi, n_ex)
-        first_ex, second_ex = np.divmod(pairs, n_ex)
-        entries = [self._entry(a, b) for a, b in zip(first_ex.tolist(), second_ex.tolist(), strict=True)]
+        classes = np.array(self._classes(), dtype=np.int64)
+        n_classes = max(len(self._class_first), 1)
+        pairs, pair_of_row = factorize_pairs(classes[lo], classes[hi], n_classes)
+        first_class, second_class = np.divmod(pairs, n_classes)
+        entries = [
+            self._class_entry(a, b) for a, b in zip(first_class.tolist(), second_class.tolist(), strict=True)
+        ]
         groups: dict[tuple[tuple[int, int], ...], int] = {}
         group_of_pair = np.fromiter(
             (groups.setdefault(questions, len(groups)) for questions, _ in entries),
@@ -256,8 +293,8 @@ class QualifiedPairs:
         projection = np.zeros(len(lo), dtype=np.int64)
         asked = sorted({q for questions in groups for q, _ in questions})
         if asked:
-            people, person_of_row = _factorize(person)
-            answers = self._answer_columns(columns, people, asked)
+            people, person_of_row = factorize(person)
+            answers = self._answers.columns(columns, people, asked)
             group_of_row = group_of_pair[pair_of_row]
             for questions, group in groups.items():
                 if not questions:
@@ -268,19 +305,16 @@ class QualifiedPairs:
                 for q, shift in questions:
                     packed |= answers[q][who] << shift
                 projection[rows] = packed
-        # One key per (pair, projection): the projection in the low bits when both fit in 63 bits.
+        # One key per (pair, projection), in (pair, projection) order; the row of its first occurrence.
         bits = 2 * max(len(questions) for questions in groups)
-        if len(pairs) < 1 << (62 - bits):
-            key = (pair_of_row.astype(np.int64) << bits) | projection
-        else:
-            projections, projection_of_row = np.unique(projection, return_inverse=True)
-            key = pair_of_row.astype(np.int64) * len(projections) + projection_of_row
-        keys, first_row, inverse = np.unique(key, return_index=True, return_inverse=True)
-        levels = np.empty(len(keys), dtype=np.int8)
-        rules = np.empty(len(keys), dtype=np.int32)
-        unresolved = np.empty(len(keys), dtype=np.bool_)
+        projections, projection_of_row = factorize(projection, 1 << bits if bits <= 20 else None)
+        key = pair_of_row.astype(np.int64) * len(projections) + projection_of_row
+        keys, inverse = factorize(key, len(pairs) * len(projections))
+        first_row = np.full(len(keys), len(key), dtype=np.int64)
+        np.minimum.at(first_row, inverse, np.arange(len(key), dtype=np.int64))
         rows_pair = pair_of_row[first_row].tolist()
         rows_projection = projection[first_row].tolist()
+        outcomes: list[PairOutcome] = []
         for k, row in enumerate(first_row.tolist()):
             by_projection = entries[rows_pair[k]][1]
             found = by_projection.get(rows_projection[k])
@@ -288,47 +322,12 @@ class QualifiedPairs:
                 a, b = int(lo[row]), int(hi[row])
                 outcome = self._evaluate(a, b, columns[int(person[row])])
                 found = self._remember(by_projection, rows_projection[k], outcome)
-            levels[k], rules[k], unresolved[k] = found.level, found.rule, found.unresolved
+            outcomes.append(found)
+        n = len(outcomes)
+        levels = np.fromiter((o.level for o in outcomes), dtype=np.int8, count=n)
+        rules = np.fromiter((o.rule for o in outcomes), dtype=np.int32, count=n)
+        unresolved = np.fromiter((o.unresolved for o in outcomes), dtype=np.bool_, count=n)
         return levels[inverse], rules[inverse], unresolved[inverse]
-
-    def _answer_columns(self, patients: PatientColumns, people: I64, asked: list[int]) -> dict[int, I64]:
-        """Each asked question's answer code per person of ``people``.
-
-        Each field the questions read is taken once as its distinct values among the people (a
-        population has far fewer distinct values than patients), then each question is answered once
-        per distinct value of its field, and remembered for the next batches.
-        """
-        if self._answers_size >= _ANSWER_LIMIT:
-            self._answers.clear()
-            self._answers_size = 0
-        by_field: dict[PatientField, list[int]] = {}
-        for q in asked:
-            by_field.setdefault(self.questions[q].field, []).append(q)
-        columns: dict[int, I64] = {}
-        for field, ids in by_field.items():
-            values, value_of_person = patients.distinct_values(field, people)
-            value_of_person = np.asarray(value_of_person, dtype=np.int64)
-            if len(value_of_person) != len(people) or (
-                len(people) and not 0 <= value_of_person.min() <= value_of_person.max() < len(values)
-            ):
-                raise FieldError("patients", f"distinct_values({field!r}): one index into values a person")
-            known = self._answers.setdefault(field, {})
-            rows: list[list[int]] = []
-            for value in values:
-                row = known.get(value)
-                if row is None:
-                    row = known[value] = [-1] * len(self.questions)
-                    self._answers_size += 1
-                rows.append(row)
-            for q in ids:
-                codes = [row[q] for row in rows]
-                if -1 in codes:
-                    question = self.questions[q]
-                    for i, code in enumerate(codes):
-                        if code < 0:
-                            codes[i] = rows[i][q] = _CODE[question.answer_to(values[i])]
-                columns[q] = np.array(codes, dtype=np.int64)[value_of_person]
-        return columns
 
     # -- the engine's own evaluation -------------------------------------------------------
     def _remember(
@@ -343,11 +342,7 @@ class QualifiedPairs:
 
     def _evaluate(self, a: int, b: int, patient: Patient) -> PairOutcome:
         """The engine's alert for exposures ``a`` (line 0) and ``b`` (line 1) and this patient."""
-        first = self._exposures[a]
-        exposures = (
-            first if first.line == 0 else dataclasses.replace(first, line=0),
-            dataclasses.replace(self._exposures[b], line=1),
-        )
+        exposures = (self._exposure_at(a)[0], self._exposure_at(b)[1])
         pairs = self.index.findings(CheckContext(exposures=exposures, patient=patient))
         found = PairOutcome(0, _NO_RULE, False)
         for findings in pairs.values():
@@ -360,35 +355,14 @@ class QualifiedPairs:
             )
         return found
 
-
-def _factorize_pairs(lo: I64, hi: I64, n_ex: int) -> tuple[I64, I64]:
-    """The distinct codes ``lo * n_ex + hi`` and each row's index, as ``np.unique(...,
-    return_inverse=True)`` gives them; without a sort while the batch's exposures are few (a batch
-    meets a few hundred of them): their pairs are then marked in a small dense table."""
-    seen = np.zeros(n_ex, dtype=np.bool_)
-    seen[lo] = True
-    seen[hi] = True
-    exposures = np.flatnonzero(seen)
-    m = len(exposures)
-    if m * m > max(8 * len(lo), 1 << 16):
-        distinct, inverse = np.unique(lo * n_ex + hi, return_inverse=True)
-        return distinct, inverse
-    local = np.cumsum(seen) - 1  # ascending: the dense cells keep the order of the codes
-    cell = local[lo] * m + local[hi]
-    present = np.zeros(m * m, dtype=np.bool_)
-    present[cell] = True
-    cells = np.flatnonzero(present)
-    index = np.zeros(m * m, dtype=np.int64)
-    index[cells] = np.arange(len(cells))
-    return exposures[cells // m] * n_ex + exposures[cells % m], index[cell]
-
-
-def _factorize(values: I64) -> tuple[I64, I64]:
-    """Distinct values and each one's index, as ``np.unique(..., return_inverse=True)``; without a
-    sort when ``values`` is already sorted (the kernel's rows come by prescription)."""
-    if len(values) and bool(np.all(values[1:] >= values[:-1])):
-        starts = np.ones(len(values), dtype=np.bool_)
-        starts[1:] = values[1:] != values[:-1]
-        return values[starts], np.cumsum(starts) - 1
-    distinct, inverse = np.unique(values, return_inverse=True)
-    return distinct, inverse
+    def _exposure_at(self, e: int) -> tuple[Exposure, Exposure]:
+        found = self._at_line.get(e)
+        if found is None:
+            exposure = self._exposures[e]
+            if len(self._at_line) >= _MEMO_LIMIT:
+                self._at_line.clear()
+            found = self._at_line[e] = (
+                exposure if exposure.line == 0 else dataclasses.replace(exposure, line=0),
+                dataclasses.replace(exposure, line=1),
+            )
+        return found

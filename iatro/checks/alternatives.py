@@ -20,7 +20,7 @@ from dataclasses import replace
 
 from iatro.checks.context import CheckContext, Exposure
 from iatro.kb.store import KnowledgeBase
-from iatro.model.report import Alert, Alternative
+from iatro.model.report import Alert, Alternative, replaced
 from iatro.units import normalise_route
 
 _RANK = {
@@ -29,6 +29,7 @@ _RANK = {
 }  # fmt: skip
 MAX_ALTERNATIVES = 3
 MAX_CANDIDATES = 8  # per ATC prefix and level, the most common marketed substances
+_SHARED_LISTS = 20_000  # distinct lists of alternatives kept as one object each (see ``_shared``)
 SERIOUS = {"contre-indication", "association-deconseillee", "high"}
 
 # Re-runs the checks a substitution can change; only alerts involving the given line, and of at
@@ -44,6 +45,7 @@ class AlternativeFinder:
     def __init__(self, kb: KnowledgeBase, recheck: Recheck) -> None:
         self.kb = kb
         self.recheck = recheck
+        self._lists: dict[tuple[Alternative, ...], tuple[Alternative, ...]] = {}  # see ``_shared``
         marketed: set[int] = set()
         # Substance -> routes of its marketed single-substance products, and how many there are
         # (a proxy for common use: many generics of pravastatine, one product of pitavastatine).
@@ -72,9 +74,20 @@ class AlternativeFinder:
         # One analysis' re-checks, shared by its alerts: (line, candidate) -> alerts involving the line.
         cache: dict[tuple[int, int], list[Alert]] = {}
         return [
-            a.model_copy(update={"alternatives": self.for_alert(a, ctx, cache)}) if self.wants(a) else a
+            replaced(a, alternatives=self._shared(self.for_alert(a, ctx, cache))) if self.wants(a) else a
             for a in alerts
         ]
+
+    def _shared(self, found: tuple[Alternative, ...]) -> tuple[Alternative, ...]:
+        """One object for equal lists of alternatives: an alert that gets the same substitutes as
+        before then differs from its memoised original in its lines only, and the API reuses its
+        JSON (``api/report_json.py``) instead of remembering one more copy per request."""
+        shared = self._lists.get(found)
+        if shared is None:
+            if len(self._lists) >= _SHARED_LISTS:
+                self._lists.clear()
+            shared = self._lists[found] = found
+        return shared
 
     def for_alert(
         self, alert: Alert, ctx: CheckContext, cache: dict[tuple[int, int], list[Alert]] | None = None

@@ -33,9 +33,10 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
+from functools import partial
 
 from iatro.checks.context import CheckContext, Exposure
-from iatro.checks.result import CheckResult
+from iatro.checks.result import AlertMemo, CheckResult
 from iatro.errors import KnowledgeBaseCorrupt
 from iatro.kb.store import KnowledgeBase
 from iatro.model.report import Alert, SubstanceRef
@@ -154,6 +155,7 @@ class AnticholinergicCheck:
         self._notes: dict[tuple[int, str | None], str] = {}
         self._basis: dict[tuple[int, str | None], tuple[_Rated | None, str]] = {}
         self._other_values: dict[tuple[int, str | None], tuple[int | None, ...]] = {}
+        self._alerts = AlertMemo()
 
     def _rate(self, substance_id: int, route: str | None, scale: str) -> _Rated | None:
         key = (substance_id, route, scale)
@@ -208,7 +210,7 @@ class AnticholinergicCheck:
         basis: dict[str, str] = {}
         conflicts: dict[str, str] = {}
         lines: dict[str, set[int]] = {}
-        refs: dict[str, SubstanceRef] = {}
+        atcs: dict[str, str | None] = {}  # of the first exposure of each substance
         not_rated: dict[str, None] = {}
         for exposure in ctx.exposures:
             rated, basis_text = self._acb_basis(exposure)
@@ -224,7 +226,8 @@ class AnticholinergicCheck:
                 if rated.conflict:
                     conflicts[name] = f"rows disagree ({rated.conflict}); highest kept"
             lines.setdefault(name, set()).add(exposure.line)
-            refs.setdefault(name, SubstanceRef(name=name, atc=exposure.atc[0] if exposure.atc else None))
+            if name not in atcs:
+                atcs[name] = exposure.atc[0] if exposure.atc else None
         for name in scores:
             not_rated.pop(name, None)
         if ctx.unresolved_lines:
@@ -247,7 +250,7 @@ class AnticholinergicCheck:
             result["conflicts"] = dict(sorted(conflicts.items()))
         alerts: tuple[Alert, ...] = ()
         if total >= ALERT_THRESHOLD:
-            alerts = (self._alert(total, scores, lines, refs),)
+            alerts = (self._alert(total, scores, lines, atcs),)
         return CheckResult(
             alerts=alerts,
             scores={"anticholinergic": result},
@@ -275,17 +278,26 @@ class AnticholinergicCheck:
         total: int,
         scores: Mapping[str, int],
         lines: Mapping[str, set[int]],
-        refs: Mapping[str, SubstanceRef],
+        atcs: Mapping[str, str | None],
     ) -> Alert:
         contributing = sorted(
             (name for name, value in scores.items() if value > 0), key=lambda n: (-scores[n], n)
         )
-        detail = ", ".join(f"{name} {scores[name]}" for name in contributing)
+        # The alert reads, of each contributing substance, its score and ATC code (not its lines).
+        key = (total, tuple((name, scores[name], atcs[name]) for name in contributing))
+        at = tuple(sorted({line for name in contributing for line in lines[name]}))
+        return self._alerts.get(key, at, partial(self._build_alert, total, key[1], at))
+
+    @staticmethod
+    def _build_alert(
+        total: int, contributing: tuple[tuple[str, int, str | None], ...], lines: tuple[int, ...]
+    ) -> Alert:
+        detail = ", ".join(f"{name} {score}" for name, score, _ in contributing)
         return Alert(
             type="anticholinergic",
             severity=ALERT_SEVERITY,
-            substances=tuple(refs[name] for name in contributing),
-            lines=tuple(sorted({line for name in contributing for line in lines[name]})),
+            substances=tuple(SubstanceRef(name=name, atc=atc) for name, _, atc in contributing),
+            lines=lines,
             source=SOURCE,
             edition=EDITION,
             rule_id=RULE_ID,

@@ -42,7 +42,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 from iatro.checks.context import CheckContext, Exposure
 from iatro.errors import KnowledgeBaseCorrupt, SourceError
 from iatro.kb.store import KnowledgeBase, SubstanceInfo
-from iatro.model.report import Alert, SubstanceRef
+from iatro.model.report import Alert, SubstanceRef, replaced
 from iatro.text import fold
 
 PARAMETERS = "cyp_parameters.yaml"
@@ -240,6 +240,14 @@ def _prior(table: Mapping[str, float], strength: str, row: Mapping[str, Any]) ->
 
 # Alerts remembered per (victim, perpetrators) combination; beyond, the memo starts afresh.
 _ALERT_MEMO = 50_000
+# What an alert reads but line numbers: the victim (name, ATC codes), its parameters, the enzyme,
+# and each active perpetrator with its value and the (id, name, ATC codes) of its substances.
+_AlertKey = tuple[
+    tuple[str, tuple[str, ...]],
+    tuple[Value, str],
+    str,
+    tuple[tuple[Perpetrator, float, tuple[tuple[int, str, tuple[str, ...]], ...]], ...],
+]
 
 
 class CypModel:
@@ -287,9 +295,7 @@ class CypModel:
         for p in perpetrators.values():
             for sid in p.requires:
                 self.by_substance[sid].append(p)
-        self._alerts: dict[
-            tuple[tuple[Exposure, ...], tuple[Value, str], str, tuple[_Active, ...]], Alert | None
-        ] = {}
+        self._alerts: dict[_AlertKey, Alert | None] = {}
         # Substance id -> the enzymes it is a substrate of, in ``ENZYMES`` order, with its parameters.
         self._substrate_of: dict[int, tuple[tuple[str, tuple[Value, str]], ...]] = {}
         for sid in sorted({sid for sid, _ in substrate}):
@@ -359,15 +365,28 @@ class CypModel:
     def _alert(
         self, victim: list[Exposure], found: tuple[Value, str], enzyme: str, active: list[_Active]
     ) -> Alert | None:
-        """The victim's alert: a pure function of its arguments, so each combination is built once."""
-        key = (tuple(victim), found, enzyme, tuple(active))
+        """The victim's alert: a pure function of its arguments, so each combination is built once.
+
+        Remembered on what it reads but the line numbers (the victim's name and ATC code, each
+        perpetrator with its substances), and copied onto this prescription's lines: the same
+        combination on other lines is the same alert but for its ``lines``.
+        """
+        first = victim[0]
+        perpetrators = tuple(
+            (a.perpetrator, a.value, tuple((e.substance_id, e.name, e.atc) for e in a.exposures))
+            for a in active
+        )
+        key = ((first.name, first.atc), found, enzyme, perpetrators)
         try:
-            return self._alerts[key]
+            alert = self._alerts[key]
         except KeyError:
             if len(self._alerts) >= _ALERT_MEMO:
                 self._alerts.clear()
             alert = self._alerts[key] = self._build_alert(victim, found, enzyme, active)
-            return alert
+        if alert is None:
+            return None
+        lines = tuple(sorted({e.line for e in victim} | {e.line for a in active for e in a.exposures}))
+        return alert if alert.lines == lines else replaced(alert, lines=lines)
 
     def _build_alert(
         self, victim: list[Exposure], found: tuple[Value, str], enzyme: str, active: list[_Active]

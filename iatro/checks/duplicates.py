@@ -11,11 +11,12 @@ from __future__ import annotations
 
 from collections import defaultdict
 from dataclasses import dataclass
+from functools import partial
 
 import yaml
 
 from iatro.checks.context import CheckContext, Exposure
-from iatro.checks.result import CheckResult, compiled_table
+from iatro.checks.result import AlertMemo, CheckResult, compiled_table
 from iatro.kb.store import KnowledgeBase
 from iatro.model.report import Alert, SubstanceRef
 
@@ -46,6 +47,7 @@ class DuplicateCheck:
         )
         # ATC codes of an exposure -> indices of the groups it belongs to (``holds`` reads only them).
         self._groups_of: dict[tuple[str, ...], tuple[int, ...]] = {}
+        self._alerts = AlertMemo()
 
     def run(self, ctx: CheckContext) -> CheckResult:
         alerts = [*self._same_substance(ctx), *self._same_class(ctx)]
@@ -103,22 +105,24 @@ class DuplicateCheck:
             if len(substances) < 2 or len({e.line for e in members}) < 2:
                 continue
             ordered = sorted(substances.values(), key=lambda e: (e.line, e.name))
-            alerts.append(
-                Alert(
-                    type="duplicate",
-                    severity="moderate",
-                    substances=tuple(
-                        SubstanceRef(name=e.name, atc=e.atc[0] if e.atc else None) for e in ordered
-                    ),
-                    lines=tuple(sorted({e.line for e in members})),
-                    source=self.source,
-                    rule_id=f"duplicate:class:{group.group_id}",
-                    message=f"Deux {group.label} ou plus : {', '.join(e.name for e in ordered)}",
-                    recommendation="Privilégier une monothérapie optimisée dans la classe (STOPP A3).",
-                    why=(
-                        f"ATC {', '.join(group.atc)}: {len(substances)} different substances "
-                        "on different lines"
-                    ),
-                )
-            )
+            # What the alert shows but its lines: built once per combination (AlertMemo).
+            key = (i, tuple((e.name, e.atc[0] if e.atc else None) for e in ordered))
+            lines = tuple(sorted({e.line for e in members}))
+            alerts.append(self._alerts.get(key, lines, partial(self._class_alert, group, key[1], lines)))
         return alerts
+
+    def _class_alert(
+        self, group: DuplicateGroup, substances: tuple[tuple[str, str | None], ...], lines: tuple[int, ...]
+    ) -> Alert:
+        names = ", ".join(name for name, _ in substances)
+        return Alert(
+            type="duplicate",
+            severity="moderate",
+            substances=tuple(SubstanceRef(name=name, atc=atc) for name, atc in substances),
+            lines=lines,
+            source=self.source,
+            rule_id=f"duplicate:class:{group.group_id}",
+            message=f"Deux {group.label} ou plus : {names}",
+            recommendation="Privilégier une monothérapie optimisée dans la classe (STOPP A3).",
+            why=f"ATC {', '.join(group.atc)}: {len(substances)} different substances on different lines",
+        )

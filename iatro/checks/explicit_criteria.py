@@ -765,8 +765,13 @@ def _outcomes(
     return sure, maybe
 
 
-def evaluate(criteria: CriteriaList, ctx: CheckContext) -> EvaluationResult:
-    """Hits and not-assessed criteria of one list, in the list's order."""
+def evaluate(criteria: CriteriaList, ctx: CheckContext, *, explain_unknown: bool = True) -> EvaluationResult:
+    """Hits and not-assessed criteria of one list, in the list's order.
+
+    ``explain_unknown=False``: a not-assessed criterion carries its ids, kind, severity, description
+    and ``missing_inputs`` only (no drugs, conditions nor ``why``), for a caller that reads no more
+    of it (the engine's check: they are only named in ``missing_inputs``).
+    """
     compiled = _compiled_for(criteria)
     selected = _selected(compiled, ctx.exposures)
     groups = _present_groups(compiled, ctx.patient.conditions)
@@ -780,16 +785,42 @@ def evaluate(criteria: CriteriaList, ctx: CheckContext) -> EvaluationResult:
         if sure:
             hits.append(_hit(compiled, crit, sure, ctx))  # what other alternatives lacked is moot
         elif maybe:
-            unknown.append(_hit(compiled, crit, maybe, ctx))
+            unknown.append(
+                _hit(compiled, crit, maybe, ctx) if explain_unknown else _unknown(compiled, crit, maybe)
+            )
     return EvaluationResult(tuple(hits), tuple(unknown))
 
 
-def evaluate_all(lists: Iterable[CriteriaList], ctx: CheckContext) -> EvaluationResult:
+def _unknown(compiled: _Compiled, crit: _Criterion, outcomes: list[_Outcome]) -> CriterionHit:
+    """A not-assessed criterion reduced to what settles it (see ``evaluate``)."""
+    source = crit.source
+    missing = tuple(dict.fromkeys(m for o in outcomes for m in o.missing))
+    return CriterionHit(
+        source.criterion_id,
+        compiled.list_id,
+        compiled.edition,
+        source.kind,
+        crit.severity,
+        crit.from_source,
+        source.description,
+        (),
+        (),
+        (),
+        (),
+        (),
+        (),
+        missing,
+    )
+
+
+def evaluate_all(
+    lists: Iterable[CriteriaList], ctx: CheckContext, *, explain_unknown: bool = True
+) -> EvaluationResult:
     """Several lists at once; results keep the order of the lists, then of their criteria."""
     hits: list[CriterionHit] = []
     unknown: list[CriterionHit] = []
     for crit_list in lists:
-        result = evaluate(crit_list, ctx)
+        result = evaluate(crit_list, ctx, explain_unknown=explain_unknown)
         hits.extend(result.hits)
         unknown.extend(result.not_assessed)
     return EvaluationResult(tuple(hits), tuple(unknown))

@@ -25,12 +25,13 @@ from iatro.kb.qualifications import Qualification
 from iatro.kb.store import KnowledgeBase
 from iatro.kb.thesaurus import LEVEL_LABEL, LEVEL_RANK, InteractionRule, ThesaurusEdition, name_key
 from iatro.model.prescription import Patient
-from iatro.model.report import Alert, SubstanceRef
+from iatro.model.report import Alert, SubstanceRef, replaced
 
 SOURCE = "ANSM thésaurus des interactions médicamenteuses"
 _NOBODY = Exposure(line=-1, substance_id=-1, name="", atc=())
 # Bounds the memo tables of the fast path (a long-running service sees ever new dose combinations).
 _CACHE_LIMIT = 200_000
+_PAIR_ALERTS = 50_000  # alerts remembered per exposure pair (each holds an Alert: ~1-2 kB)
 
 # (rule index, x is the side-a exposure, rank of x's entry, rank of y's entry, via of a, via of b)
 _Proto = tuple[int, bool, int, int, str, str]
@@ -51,6 +52,18 @@ def _patient_facts(patient: Patient) -> _Facts:
 
 def _order(item: tuple[tuple[int, int, int, int, int], Exposure, Exposure, str, str]) -> tuple[int, ...]:
     return item[0]
+
+
+def _first(item: tuple[tuple[int, int, int, int, int], object]) -> tuple[int, ...]:
+    return item[0]
+
+
+class _Excluded:
+    """A pair whose every finding the thesaurus text excludes (remembered as such)."""
+
+
+_EXCLUDED = _Excluded()
+_PairKey = tuple[int, int, tuple[str, ...], tuple[str, ...], bool, tuple[QualifiedLevel, ...] | None]
 
 
 class Finding(NamedTuple):
@@ -112,6 +125,9 @@ class InteractionIndex:
         self._qualified_cache: dict[tuple[int, _DoseKey, _DoseKey, _Facts], QualifiedLevel] = {}
         self._qualification_of = tuple(self.qualifications.get(rule.rule_id) for rule in self.rules)
         self._single_alerts: dict[tuple[object, ...], tuple[Alert, _Order]] = {}
+        # (entry of x, entry of y, their ATC codes, x on the earlier line, the candidate rules' levels)
+        # -> the pair's alert (see ``_by_exposure_pair``).
+        self._pair_alerts: dict[_PairKey, tuple[Alert, _Order] | _Excluded] = {}
         self._alerts: dict[tuple[tuple[int, int], tuple[tuple[object, ...], ...]], tuple[Alert, _Order]] = {}
         self._refs: dict[tuple[int, str | None], SubstanceRef] = {}
         self._mechanisms: dict[str, str] = {}
@@ -255,10 +271,89 @@ class InteractionIndex:
 
     def check(self, ctx: CheckContext, line: int | None = None) -> list[Alert]:
         """Alerts of the prescription; with ``line``, only those involving that line (re-checks)."""
-        ordered = [self._alert(key, found) for key, found in self.findings(ctx, line).items()]
+        ordered = None if line is not None else self._by_exposure_pair(ctx)
+        if ordered is None:
+            ordered = self._by_substance_pair(ctx, line)
         # Worst level first, then substance names, then lines (the order key is kept with the alert).
         ordered.sort(key=lambda item: (*item[1], item[0].lines))
         return [alert for alert, _ in ordered]
+
+    def _by_substance_pair(self, ctx: CheckContext, line: int | None = None) -> list[tuple[Alert, _Order]]:
+        """Each substance pair's alert, from ``findings``, in its order."""
+        return [self._alert(key, found) for key, found in self.findings(ctx, line).items()]
+
+    def _by_exposure_pair(self, ctx: CheckContext) -> list[tuple[Alert, _Order]] | None:
+        """What ``check`` builds from ``findings``, pair by pair, when each substance pair comes from one
+        pair of exposures (no substance on two exposures); None otherwise (``findings`` then).
+
+        A pair's findings are its candidates (``_protos``, already in ``findings``' order), qualified;
+        the alerts come in the order ``findings`` would have grouped them (by each pair's first
+        finding), which the final sort keeps for alerts it ranks equal. A pair's alert depends on its
+        two entries, their ATC codes, which comes first, and the level each candidate rule gets: it is
+        remembered on those (``_pair_alerts``), and copied onto this prescription's lines.
+        """
+        active = [(i, e, self._entry_key(e)) for i, e in enumerate(ctx.exposures) if self.entries(e)]
+        if len({e.substance_id for _, e, _ in active}) < len(active):
+            return None
+        out: list[tuple[tuple[int, int, int, int, int], tuple[Alert, _Order]]] = []
+        protos, memo = self._pair_protos, self._pair_alerts
+        rules, qualifications, unqualified = self.rules, self._qualification_of, self._unqualified
+        facts: _Facts | None = None
+        for n, (ix, ex, kx) in enumerate(active):
+            row = protos.get(kx)
+            for iy, ey, ky in active[n + 1 :]:
+                if ex.line == ey.line:
+                    continue
+                candidates = row.get(ky) if row is not None else None
+                if candidates is None:
+                    candidates = self._protos(kx, ky, ex, ey)
+                    row = protos.get(kx)
+                if not candidates:
+                    continue
+                levels: tuple[QualifiedLevel, ...] | None = None  # None: every rule unqualified
+                if any(qualifications[c[0]] is not None for c in candidates):
+                    facts = facts or _patient_facts(ctx.patient)
+                    levels = tuple(
+                        unqualified[r]
+                        if qualifications[r] is None
+                        else self._qualified(r, *((ex, ey) if x_first else (ey, ex)), ctx.patient, facts)
+                        for r, x_first, _, _, _, _ in candidates
+                    )
+                key = (kx, ky, ex.atc, ey.atc, ex.line < ey.line, levels)
+                remembered = memo.get(key)
+                if remembered is None:
+                    found = [
+                        Finding(rules[r], level, *((ex, ey) if x_first else (ey, ex)), via_a, via_b)
+                        for (r, x_first, _, _, via_a, via_b), level in zip(
+                            candidates, levels or [unqualified[c[0]] for c in candidates], strict=True
+                        )
+                        # The thesaurus text may exclude the combination from a qualified rule.
+                        if qualifications[r] is None or level.level is not None
+                    ]
+                    a, b = ex.substance_id, ey.substance_id
+                    remembered = self._alert((a, b) if a < b else (b, a), found) if found else _EXCLUDED
+                    if len(memo) >= _PAIR_ALERTS:
+                        memo.clear()
+                    memo[key] = remembered
+                if isinstance(remembered, _Excluded):
+                    continue
+                # The pair's place among the others: its first finding's in ``findings``' sort.
+                k = 0
+                while (
+                    levels is not None
+                    and qualifications[candidates[k][0]] is not None
+                    and levels[k].level is None
+                ):
+                    k += 1  # excluded: the first finding is a later candidate's
+                rule_index, x_first, k1, k2, _, _ = candidates[k]
+                first_key = (rule_index, *((ix, k1, iy) if x_first else (iy, k1, ix)), k2)
+                alert, order = remembered
+                lines = (ex.line, ey.line) if ex.line < ey.line else (ey.line, ex.line)
+                out.append(
+                    (first_key, (alert if alert.lines == lines else replaced(alert, lines=lines), order))
+                )
+        out.sort(key=_first)
+        return [built for _, built in out]
 
     def _alert(self, key: tuple[int, int], found: list[Finding]) -> tuple[Alert, _Order]:
         """The pair's alert and its order key; a pure function of what it reads, built once per pair.
@@ -281,7 +376,7 @@ class InteractionIndex:
                     self._single_alerts.clear()
                 template = self._single_alerts[single] = _ordered(self._build_alert(key, found))
             alert, order = template
-            return (alert if alert.lines == lines else alert.model_copy(update={"lines": lines})), order
+            return (alert if alert.lines == lines else replaced(alert, lines=lines)), order
         memo_key = (
             key,
             tuple(

@@ -36,7 +36,8 @@ class ExplicitCriteriaCheck:
         self._alerts: dict[MergedFinding, Alert] = {}
 
     def run(self, ctx: CheckContext, kinds: frozenset[str] = frozenset({"pim", "omission"})) -> CheckResult:
-        result = evaluate_all(self.lists, ctx)
+        # Not-assessed criteria are only named below: their explanations are not rendered.
+        result = evaluate_all(self.lists, ctx, explain_unknown=False)
         alerts = tuple(self._alert(f) for f in merge_hits(result.hits) if f.kind in kinds)
         waiting: dict[str, list[str]] = {}
         for hit in result.not_assessed:

@@ -24,13 +24,14 @@ from __future__ import annotations
 import operator
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from iatro.checks.context import CheckContext, Exposure
-from iatro.checks.result import CheckResult, compiled_table, read_table
+from iatro.checks.result import AlertMemo, CheckResult, compiled_table, read_table
 from iatro.errors import KnowledgeBaseCorrupt
 from iatro.kb.store import KnowledgeBase
 from iatro.model.prescription import Patient
@@ -224,6 +225,7 @@ class QtCheck:
         self._atc = {s.id: s.atc for s in kb.substances}
         # (substance, its ATC codes in this product, a factor's prefixes) -> match, computed once.
         self._atc_matches: dict[tuple[int, tuple[str, ...], tuple[str, ...]], bool] = {}
+        self._alerts = AlertMemo()
 
     # -- factors -----------------------------------------------------------------------------------
 
@@ -337,18 +339,31 @@ class QtCheck:
         factors: list[dict[str, object]],
     ) -> Alert:
         involved = {e.substance_id: e for e in (*qt_drugs, *other_drugs)}
-        met = [str(f["label"]) for f in factors if f["met"]]
-        label = {"moderate": "modéré", "high": "élevé"}.get(level, level)
+        ordered = sorted(involved.values(), key=lambda e: (e.line, e.name))
+        # Everything the alert shows but its lines: built once per combination (AlertMemo).
+        substances = tuple((e.name, e.atc[0] if e.atc else None) for e in ordered)
+        met = tuple(str(f["label"]) for f in factors if f["met"])
         names = ", ".join(sorted({e.name for e in qt_drugs}))
+        lines = tuple(sorted({e.line for e in ordered}))
+        key = (level, score, substances, met, names)
+        return self._alerts.get(key, lines, partial(self._build_alert, *key, lines))
+
+    def _build_alert(
+        self,
+        level: Level,
+        score: int,
+        substances: tuple[tuple[str, str | None], ...],
+        met: tuple[str, ...],
+        names: str,
+        lines: tuple[int, ...],
+    ) -> Alert:
+        label = {"moderate": "modéré", "high": "élevé"}.get(level, level)
         info = self.table.score
         return Alert(
             type="qt",
             severity=level,
-            substances=tuple(
-                SubstanceRef(name=e.name, atc=e.atc[0] if e.atc else None)
-                for e in sorted(involved.values(), key=lambda e: (e.line, e.name))
-            ),
-            lines=tuple(sorted({e.line for e in involved.values()})),
+            substances=tuple(SubstanceRef(name=name, atc=atc) for name, atc in substances),
+            lines=lines,
             source=info.citation,
             edition=info.edition,
             rule_id=f"{info.id}:{level}",

@@ -297,6 +297,23 @@ class PatientQuestion:
     def answer(self, patient: Patient) -> bool | None:
         return self.answer_to(self.value(patient))
 
+    def answers_to(self, values: Sequence[PatientValue]) -> list[bool | None]:
+        """``[self.answer_to(value) for value in values]``, each CIM-10 code tested once.
+
+        A population's coded histories repeat a few hundred codes over thousands of distinct sets:
+        each distinct code is matched against the prefixes once (``str.startswith`` with the tuple of
+        prefixes is true when any of them starts the code), then a set's answer is whether any of
+        its codes matched.
+        """
+        codes = {code for value in values if isinstance(value, tuple) for code in value}
+        matched = {code: code.startswith(self.prefixes) for code in codes}.__getitem__
+        return [
+            (any(map(matched, value)) if value else None)
+            if isinstance(value, tuple)
+            else self.answer_to(value)
+            for value in values
+        ]
+
 
 def patient_questions(qualification: Qualification | None) -> tuple[PatientQuestion, ...]:
     """Every question :func:`qualify` may ask the patient under ``qualification``, each once.

@@ -19,13 +19,14 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from iatro.checks.context import CheckContext, Exposure
-from iatro.checks.result import CheckResult, compiled_table, read_table, substance_ids
+from iatro.checks.result import AlertMemo, CheckResult, compiled_table, read_table, substance_ids
 from iatro.kb.store import KnowledgeBase
 from iatro.model.prescription import Patient
 from iatro.model.report import Alert, SubstanceRef
@@ -150,6 +151,7 @@ class RenalCheck:
             self._ids[rule.id] = substance_ids(kb, rule.substances, f"{TABLE}: {rule.id}")
         # (substance, its ATC codes in this product) -> indices of the rules it meets (``_matches``).
         self._rules_of: dict[tuple[int, tuple[str, ...]], tuple[int, ...]] = {}
+        self._alerts = AlertMemo()
 
     def _matches(self, rule: RenalRule, exposure: Exposure) -> bool:
         if exposure.substance_id in self._ids[rule.id]:
@@ -256,13 +258,26 @@ class RenalCheck:
         by_substance: dict[int, Exposure] = {}
         for e in exposures:
             by_substance.setdefault(e.substance_id, e)
+        substances = tuple((e.name, e.atc[0] if e.atc else None) for e in by_substance.values())
+        lines = tuple(sorted({e.line for e in exposures}))
+        # Everything the alert shows but its lines (``why`` quotes them for a dose rule, so they are
+        # in the key then): built once per combination.
+        key = (rule.id, substances, why, dose_unknown)
+        return self._alerts.get(key, lines, partial(self._build_alert, rule, *key[1:], lines))
+
+    @staticmethod
+    def _build_alert(
+        rule: RenalRule,
+        substances: tuple[tuple[str, str | None], ...],
+        why: str,
+        dose_unknown: bool,
+        lines: tuple[int, ...],
+    ) -> Alert:
         return Alert(
             type="renal",
             severity=rule.severity,
-            substances=tuple(
-                SubstanceRef(name=e.name, atc=e.atc[0] if e.atc else None) for e in by_substance.values()
-            ),
-            lines=tuple(sorted({e.line for e in exposures})),
+            substances=tuple(SubstanceRef(name=name, atc=atc) for name, atc in substances),
+            lines=lines,
             source=rule.source,
             edition=rule.edition,
             rule_id=rule.id,

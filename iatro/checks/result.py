@@ -8,7 +8,7 @@ instead of guessing.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Hashable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TypeVar
@@ -18,7 +18,7 @@ from pydantic import BaseModel, ValidationError
 
 from iatro.errors import KnowledgeBaseCorrupt, KnowledgeBaseMissing, SourceError
 from iatro.kb.store import KnowledgeBase
-from iatro.model.report import Alert
+from iatro.model.report import Alert, replaced
 
 TableT = TypeVar("TableT", bound=BaseModel)
 
@@ -31,6 +31,34 @@ class CheckResult:
     scores: dict[str, object] = field(default_factory=dict)
     eligibility: dict[str, object] = field(default_factory=dict)
     missing_inputs: tuple[str, ...] = ()
+
+
+class AlertMemo:
+    """Alerts remembered on everything they are built from but their line numbers.
+
+    A check builds an alert from a few facts (the rule, the substances, a score) that prescriptions
+    repeat, on other lines. :meth:`get` returns the alert built the first time, copied with this
+    prescription's ``lines`` when they differ. So ``key`` must hold every fact ``build`` reads but
+    the lines, and nothing of the alert but ``lines`` may depend on the lines (a text quoting line
+    numbers puts them in the key). Sharing alerts also lets the API reuse their JSON
+    (``api/report_json.py``). Bounded: a long-running server meets ever new combinations.
+    ``limit=0`` remembers nothing (the tests compare both ways).
+    """
+
+    def __init__(self, limit: int = 20_000) -> None:
+        self.limit = limit
+        self._alerts: dict[Hashable, Alert] = {}
+
+    def get(self, key: Hashable, lines: tuple[int, ...], build: Callable[[], Alert]) -> Alert:
+        alert = self._alerts.get(key)
+        if alert is None:
+            alert = build()
+            if self.limit <= 0:
+                return alert
+            if len(self._alerts) >= self.limit:
+                self._alerts.clear()
+            self._alerts[key] = alert
+        return alert if alert.lines == lines else replaced(alert, lines=lines)
 
 
 def compiled_table(kb: KnowledgeBase, name: str) -> Path:

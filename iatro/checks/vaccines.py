@@ -35,12 +35,13 @@ from __future__ import annotations
 import calendar
 import datetime as dt
 from dataclasses import dataclass
+from functools import partial
 from typing import Literal
 
 from pydantic import TypeAdapter
 
 from iatro.checks.context import CheckContext
-from iatro.checks.result import CheckResult, compiled_table
+from iatro.checks.result import AlertMemo, CheckResult, compiled_table
 from iatro.kb.store import KnowledgeBase
 from iatro.model.prescription import Vaccination
 from iatro.model.report import Alert
@@ -53,6 +54,7 @@ SEVERITY = "low"
 
 VACCINE_RULES = "vaccine_rules.json"  # the rules as the KB build compiles them
 OPEN_END_MONTHS = 12  # staleness guard for campaigns without an end date (see the module docstring)
+_MEMO_SIZE = 50_000  # remembered rule outcomes (a long-running server sees ever new patients)
 
 
 @dataclass(frozen=True, slots=True)
@@ -121,6 +123,12 @@ class VaccineCheck:
         if len(ids) != len(set(ids)):
             raise ValueError("vaccine rule ids must be unique")
         self.rules = tuple(rules)
+        # An alert reads its rule (one per id) and the outcome's text and campaign.
+        self._alerts = AlertMemo()
+        # (rule id, age, conditions, doses, date) -> the rule's outcome and report entry (``_assess``).
+        self._outcomes: dict[
+            tuple[str, int, tuple[str, ...], tuple[dt.date, ...], dt.date], tuple[Outcome, dict[str, object]]
+        ] = {}
 
     def run(self, ctx: CheckContext) -> CheckResult:
         patient = ctx.patient
@@ -141,29 +149,21 @@ class VaccineCheck:
         alerts: list[Alert] = []
         report: dict[str, object] = {}
         for rule in self.rules:
-            doses = sorted(
-                v.date for v in patient.vaccinations if v.vaccine == rule.vaccine and v.date <= today
+            doses = tuple(
+                sorted(v.date for v in patient.vaccinations if v.vaccine == rule.vaccine and v.date <= today)
             )
-            outcome = self._evaluate(rule, age, patient.conditions, doses, today)
-            entry: dict[str, object] = {
-                "vaccine": rule.vaccine,
-                "status": outcome.status,
-                "why": outcome.why,
-                "valid_from": rule.valid_from,
-            }
-            if outcome.next_due:
-                entry["next_due"] = outcome.next_due.isoformat()
-            if rule.campaigns:
-                entry["campaigns"] = [c.describe() for c in rule.campaigns]
-            if rule.unmapped:
-                entry["unmapped"] = list(rule.unmapped)
-            if rule.prior_dose_caveat and any(
-                rule.caveat_if_dose_before is None or d <= rule.caveat_if_dose_before for d in doses
-            ):
-                entry["caveat"] = rule.prior_dose_caveat
-            report[rule.rule_id] = entry
+            # A rule's outcome reads the patient's age, conditions and doses of its vaccine, and the date.
+            key = (rule.rule_id, age, patient.conditions, doses, today)
+            found = self._outcomes.get(key)
+            if found is None:
+                if len(self._outcomes) >= _MEMO_SIZE:
+                    self._outcomes.clear()
+                found = self._outcomes[key] = self._assess(rule, age, patient.conditions, doses, today)
+            outcome, entry = found
+            report[rule.rule_id] = {k: list(v) if isinstance(v, tuple) else v for k, v in entry.items()}
             if outcome.status == "due":
-                alerts.append(self._alert(rule, outcome))
+                alert_key = (rule.rule_id, outcome.why, outcome.campaign)
+                alerts.append(self._alerts.get(alert_key, (), partial(self._alert, rule, outcome)))
         ignored = [v for v in patient.vaccinations if v.date > today]
         scores = {"date": today.isoformat(), "rules": report}
         if ignored:
@@ -171,6 +171,34 @@ class VaccineCheck:
         return CheckResult(alerts=tuple(alerts), scores={"vaccines": scores}, missing_inputs=tuple(missing))
 
     # -- evaluation --------------------------------------------------------------------------------
+
+    def _assess(
+        self,
+        rule: VaccineRule,
+        age: int,
+        conditions: tuple[str, ...],
+        doses: tuple[dt.date, ...],
+        today: dt.date,
+    ) -> tuple[Outcome, dict[str, object]]:
+        """The rule's outcome and its report entry (lists kept as tuples: each report gets its own)."""
+        outcome = self._evaluate(rule, age, conditions, list(doses), today)
+        entry: dict[str, object] = {
+            "vaccine": rule.vaccine,
+            "status": outcome.status,
+            "why": outcome.why,
+            "valid_from": rule.valid_from,
+        }
+        if outcome.next_due:
+            entry["next_due"] = outcome.next_due.isoformat()
+        if rule.campaigns:
+            entry["campaigns"] = tuple(c.describe() for c in rule.campaigns)
+        if rule.unmapped:
+            entry["unmapped"] = tuple(rule.unmapped)
+        if rule.prior_dose_caveat and any(
+            rule.caveat_if_dose_before is None or d <= rule.caveat_if_dose_before for d in doses
+        ):
+            entry["caveat"] = rule.prior_dose_caveat
+        return outcome, entry
 
     @staticmethod
     def _population(rule: VaccineRule, age: int, conditions: tuple[str, ...]) -> str | None:

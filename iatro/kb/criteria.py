@@ -32,6 +32,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from iatro.errors import SourceError
+from iatro.kb.yaml_tables import read_yaml
 from iatro.text import fold_words
 
 Severity = Literal["high", "moderate", "low"]
@@ -515,7 +516,7 @@ def load_criteria_yaml(path: Path) -> CriteriaList:
     except OSError as exc:
         raise SourceError(f"criteria file unreadable: {path} ({exc})") from exc
     try:
-        raw = yaml.safe_load(text)
+        raw = read_yaml(text)
     except yaml.YAMLError as exc:
         raise CriteriaFormatError(str(path), [("(yaml)", str(exc))]) from None
     return parse_criteria(raw, str(path))

@@ -39,6 +39,7 @@ from pydantic import (
 
 from iatro.errors import SourceError
 from iatro.kb.thesaurus import InteractionRule, Level, ThesaurusEdition
+from iatro.kb.yaml_tables import read_yaml
 from iatro.text import fold_words
 
 #: Routes as :class:`iatro.checks.context.Exposure` normalises them ("buccale" / "sublinguale" for
@@ -252,7 +253,7 @@ def load_qualifications(path: Path) -> dict[str, Qualification]:
     An entry may omit ``edition``; it then inherits the file's. Errors name the rule id and the field.
     """
     try:
-        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+        raw = read_yaml(path.read_text(encoding="utf-8"))
     except (OSError, yaml.YAMLError) as exc:
         raise SourceError(f"{path}: cannot read qualifications: {exc}") from exc
     if not isinstance(raw, dict) or not isinstance(raw.get("qualifications"), list):

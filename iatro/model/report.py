@@ -5,7 +5,7 @@ Fields named in ``shared/contract/analysis.md`` are never renamed or dropped; ne
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Any, Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -18,6 +18,26 @@ Severity = Literal["high", "moderate", "low"]
 
 class _Frozen(BaseModel):
     model_config = ConfigDict(frozen=True)
+
+
+FrozenT = TypeVar("FrozenT", bound=_Frozen)
+_set = object.__setattr__
+
+
+def replaced(item: FrozenT, **changes: Any) -> FrozenT:
+    """``item.model_copy(update=changes)``: the same fields and ``model_fields_set``, no validation, at
+    half the cost (the engine copies memoised alerts with this prescription's line numbers dozens of
+    times per analysis). A model with extra fields or private attributes gets ``model_copy`` itself."""
+    if item.__pydantic_extra__ is not None or item.__pydantic_private__ is not None:
+        return item.model_copy(update=changes)
+    fields = item.__dict__.copy()
+    fields.update(changes)
+    copy = item.__class__.__new__(item.__class__)
+    _set(copy, "__dict__", fields)
+    _set(copy, "__pydantic_fields_set__", item.__pydantic_fields_set__.union(changes))
+    _set(copy, "__pydantic_extra__", None)
+    _set(copy, "__pydantic_private__", None)
+    return copy
 
 
 class SubstanceRef(_Frozen):

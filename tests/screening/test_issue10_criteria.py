@@ -12,6 +12,7 @@ memo of earlier chunks, on random chunks (hypothesis), and with the hash made to
 from __future__ import annotations
 
 import dataclasses
+import operator
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -23,6 +24,10 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import screening.criteria as criteria_module
+import screening.criteria_findings as criteria_findings
+import screening.criteria_items as criteria_items
+import screening.criteria_keys as criteria_keys
+import screening.criteria_tables as criteria_tables
 from benchmarks.claims_generator import claims
 from iatro.analysis import Engine
 from iatro.checks.context import CheckContext
@@ -34,7 +39,7 @@ from iatro.checks.explicit_criteria import (
     merge_hits,
     pim_key,
 )
-from iatro.kb.criteria import CriteriaList
+from iatro.kb.criteria import LAB_FIELDS, CriteriaList
 from iatro.kb.store import KnowledgeBase
 from iatro.model.prescription import Patient
 from screening.criteria import Criteria, CriteriaColumns
@@ -231,14 +236,143 @@ def test_cold_warm_and_split_runs_agree(engine: Engine, sample: Sample) -> None:
 def test_hash_collisions_and_wide_keys_cost_time_not_counts(
     engine: Engine, sample: Sample, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """With every hash colliding, keys and target sets are told apart item by item; with numbers too
+    """With every hash colliding, keys and target sets are told apart item by item (the key store
+    probing slot after slot, from a table that starts with a few slots and grows); with numbers too
     wide for one sort key, the sorts take two."""
-    monkeypatch.setattr(criteria_module, "_mix", lambda x: np.zeros_like(x))
-    monkeypatch.setattr(criteria_module, "_VIEW_SHIFT", 1)
+    monkeypatch.setattr(criteria_keys, "mix", lambda x: np.zeros_like(x))
+    monkeypatch.setattr(criteria_keys, "_FIRST_SLOTS", 4)
+    monkeypatch.setattr(criteria_items, "PACK_LIMIT", 0)
+    monkeypatch.setattr(criteria_findings, "PACK_LIMIT", 0)
     chunk = sample.chunk.part(0, 400)
     criteria = Criteria(engine, sample.catalog)
     criteria._substances = 1 << 40  # drugs numbered (line, substance) beyond 62 bits per patient
     _assert_same(sample, chunk, _run(criteria, sample.catalog, chunk))
+    # The second half meets the keys of the first in the store.
+    _assert_same(sample, chunk, _run(criteria, sample.catalog, chunk))
+
+
+def test_memos_emptied_when_full_count_the_same(
+    engine: Engine, sample: Sample, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Every memo (keys and their outcomes, condition groups of codes, omission groups) emptied as soon
+    as it holds a few entries: the counts are those of the engine, as with the memos kept."""
+    for module in (criteria_module, criteria_tables, criteria_findings):
+        monkeypatch.setattr(module, "MEMO_LIMIT", 3)
+    criteria = Criteria(engine, sample.catalog)
+    chunk = sample.chunk
+    for first in range(0, 900, 150):
+        _assert_same(
+            sample,
+            chunk.part(first, first + 150),
+            _run(criteria, sample.catalog, chunk.part(first, first + 150)),
+        )
+
+
+def test_omission_groups_beyond_one_mask_word(engine: Engine, sample: Sample) -> None:
+    """Past 64 omission alternatives a patient's are not one 64-bit mask: the same groups, from lists."""
+    chunk = sample.chunk.part(0, 600)
+    criteria = Criteria(engine, sample.catalog)
+    criteria._omissions._fits = False
+    _assert_same(sample, chunk, _run(criteria, sample.catalog, chunk))
+
+
+def test_alternatives_reading_labs_never_hold_for_claims_patients(engine: Engine, sample: Sample) -> None:
+    """They are left out of the chunk path: a claims patient has no lab, so the engine finds them unknown."""
+    chunk = sample.chunk.part(0, 300)
+    readers = [ByAlternative(crit_list) for crit_list in sample.lists]
+    reading = [(reader, a) for reader in readers for a in reader.alternatives if a.labs]
+    assert reading, "the lists have alternatives that read a lab"
+    for p in range(len(chunk)):
+        patient = chunk.contexts[p].patient()
+        assert all(operator.attrgetter(LAB_FIELDS[a.labs[0]][0])(patient) is None for _, a in reading)
+        lines = [sample.catalog.lines[i] for i in chunk.lines(p)]
+        ctx = CheckContext(
+            exposures=tuple(e for k, line in enumerate(lines) for e in sample.catalog.numbered(line, k)),
+            patient=patient,
+            unresolved_lines=tuple(k for k, line in enumerate(lines) if not line.resolved),
+        )
+        assert all(reader.hit(a, ctx) is None for reader, a in reading)
+
+
+class _Counted(Sequence[Patient]):
+    """Contract patients that count how often they are read."""
+
+    def __init__(self, patients: list[Patient]) -> None:
+        self._patients = patients
+        self.reads = 0
+
+    def __len__(self) -> int:
+        return len(self._patients)
+
+    def __getitem__(self, index: int) -> Patient:  # type: ignore[override]  # (no slices asked)
+        self.reads += 1
+        return self._patients[index]
+
+
+def test_a_patient_is_read_only_for_a_new_key_that_reads_one(engine: Engine, sample: Sample) -> None:
+    """Once per key met for the first time whose alternative names a condition group, an age or a sex;
+    never for a key met before; the others hold or not whoever the patient (counts as the engine's)."""
+    chunk = sample.chunk.part(0, 800)
+    criteria = Criteria(engine, sample.catalog)
+    unresolved = _unresolved(sample.catalog, chunk)
+    for round_ in range(2):
+        patients = _Counted(_patients(chunk.contexts))
+        read, evaluated = criteria.patients_read, criteria.evaluated_keys
+        columns = criteria.run_batch(chunk.offsets, chunk.line_ids, unresolved, chunk.contexts, patients)
+        _assert_same(sample, chunk, columns)
+        assert patients.reads == criteria.patients_read - read
+        if round_:
+            assert patients.reads == 0 and criteria.evaluated_keys == evaluated
+        else:
+            assert 0 < patients.reads < criteria.evaluated_keys - evaluated
+
+
+def test_key_store_finds_each_key_it_holds() -> None:
+    """Keys added over several calls, with hashes forced to collide in a few values and the table
+    growing: each is found with its own number, a key never added is not."""
+    rng = np.random.default_rng(7)
+    store = criteria_keys.KeyStore()
+    keys: dict[tuple[int, int, tuple[int, ...]], int] = {}
+    while len(keys) < 3000:
+        length = int(rng.integers(1, 5))
+        keys.setdefault(
+            (
+                int(rng.integers(0, 40)),
+                int(rng.integers(0, 3)),
+                tuple(sorted(rng.integers(0, 50, length).tolist())),
+            ),
+            len(keys),
+        )
+
+    def arrays(
+        chosen: list[tuple[int, int, tuple[int, ...]]],
+    ) -> tuple[
+        npt.NDArray[np.uint64],
+        npt.NDArray[np.int64],
+        npt.NDArray[np.int64],
+        npt.NDArray[np.int64],
+        npt.NDArray[np.int64],
+        npt.NDArray[np.int64],
+    ]:
+        lengths = np.array([len(v) for _, _, v in chosen], dtype=np.int64)
+        views = np.array([x for _, _, v in chosen for x in v], dtype=np.int64)
+        alternative = np.array([a for a, _, _ in chosen], dtype=np.int64)
+        facts = np.array([f for _, f, _ in chosen], dtype=np.int64)
+        starts = np.cumsum(lengths) - lengths
+        hashes = store.hashes(alternative, facts, views, starts, lengths) % np.uint64(5)  # collide
+        return hashes, alternative, facts, lengths, views, starts
+
+    listed = list(keys)
+    for first in range(0, 2000, 500):  # in four calls; the last thousand are never added
+        hashes, alternative, facts, lengths, views, _ = arrays(listed[first : first + 500])
+        found = np.array([keys[k] for k in listed[first : first + 500]], dtype=np.int64)
+        store.add(hashes, alternative, facts, lengths, views, found)
+    order = rng.permutation(len(listed))
+    hashes, alternative, facts, lengths, views, starts = arrays([listed[k] for k in order])
+    number = store.lookup(hashes, alternative, facts, lengths, views, starts)
+    known = store.found[np.where(number >= 0, number, 0)]
+    assert (number[order < 2000] >= 0).all() and (number[order >= 2000] == -1).all()
+    assert (known[order < 2000] == order[order < 2000]).all()
 
 
 def test_empty_chunk_and_patients_without_lines(engine: Engine, sample: Sample) -> None:

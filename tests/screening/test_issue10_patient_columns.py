@@ -232,8 +232,8 @@ def test_stopp_start_reads_a_patient_only_for_a_key_never_evaluated(
         arguments = (derived.offsets, derived.line_ids, unresolved, facts.age, facts.sex)
         for round_ in range(2):
             patients = CountedPatients(derived)
-            memo = len(criteria._memo)
+            memo = criteria.patients_read
             criteria.run_facts(*arguments, facts.conditions, facts.condition_sets, patients)
-            assert patients.reads == len(criteria._memo) - memo
+            assert patients.reads == criteria.patients_read - memo
             if round_:
                 assert patients.reads == 0

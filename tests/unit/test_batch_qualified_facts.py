@@ -28,11 +28,12 @@ import pytest
 from benchmarks.generator import COMMON
 from iatro.analysis import Engine
 from iatro.batch import BatchInteractions, PairHits, PatientColumns
+from iatro.batch import answers as answers_module
 from iatro.batch import qualified as qualified_module
+from iatro.batch.factorize import factorize, factorize_pairs
 from iatro.batch.hits import I64
 from iatro.batch.interactions import LEVEL_CODES
 from iatro.batch.patients import distinct
-from iatro.batch.qualified import _factorize_pairs
 from iatro.checks.context import Exposure
 from iatro.checks.qualify import (
     PATIENT_CASE_FIELDS,
@@ -270,7 +271,7 @@ def test_a_second_run_reads_the_memo_and_gives_the_same_rows(engine: Engine) -> 
 
 def test_a_small_memo_bound_changes_nothing(engine: Engine, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(qualified_module, "_MEMO_LIMIT", 7)
-    monkeypatch.setattr(qualified_module, "_ANSWER_LIMIT", 5)  # answers by field value, across batches
+    monkeypatch.setattr(answers_module, "_ANSWER_LIMIT", 5)  # answers by field value, across batches
     monkeypatch.setattr(qualified_module, "_RECENT_PATIENTS", 3)  # the single-prescription front cache
     monkeypatch.setattr(qualified_module, "_RECENT_LIMIT", 5)
     kernel = BatchInteractions(engine.interactions, engine.resolver)
@@ -401,6 +402,17 @@ def test_exposure_pairs_are_factorized_as_numpy_unique_does(n_ex: int) -> None:
     for rows in (0, 1, 50, 20_000):
         a, b = rng.integers(0, n_ex, size=(2, rows))
         lo, hi = np.minimum(a, b).astype(np.int64), np.maximum(a, b).astype(np.int64)
-        pairs, inverse = _factorize_pairs(lo, hi, n_ex)
+        pairs, inverse = factorize_pairs(lo, hi, n_ex)
         expected, expected_inverse = np.unique(lo * n_ex + hi, return_inverse=True)
         assert np.array_equal(pairs, expected) and np.array_equal(inverse, expected_inverse)
+
+
+@pytest.mark.parametrize("bound", [None, 4, 1000, 1 << 20])
+def test_values_are_factorized_as_numpy_unique_does(bound: int | None) -> None:
+    rng = np.random.default_rng(bound or 1)
+    for rows in (0, 1, 50, 20_000):
+        values = rng.integers(0, bound or 10**9, size=rows).astype(np.int64)
+        for given in (values, np.sort(values)):
+            found, inverse = factorize(given, bound)
+            expected, expected_inverse = np.unique(given, return_inverse=True)
+            assert np.array_equal(found, expected) and np.array_equal(inverse, expected_inverse)
