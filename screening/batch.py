@@ -24,7 +24,7 @@ import pyarrow.compute as pc
 
 from iatro.analysis import Engine
 from iatro.batch.interactions import BatchInteractions, PairHits
-from iatro.kb.thesaurus import LEVEL_RANK, Level
+from iatro.kb.thesaurus import LEVEL_RANK
 from iatro.model.prescription import Patient, Prescription
 from screening.checks import (
     TRUE,
@@ -42,48 +42,11 @@ from screening.derive import SEXES, UNKNOWN_AGE, derive
 from screening.line_arrays import LineArrays
 from screening.lines import LineCatalog
 from screening.options import ScreeningOptions
+from screening.output_schema import COUNTS, ENCODED_LIST, ENCODED_SCHEMA, LEVEL_COLUMNS, OUTPUT_SCHEMA
 from screening.risk import BANDS, bands, risk_scores
 from screening.segments import sort_keys
 
-LEVEL_COLUMNS: dict[Level, str] = {
-    "contre-indication": "contraindications",
-    "association-deconseillee": "deconseillees",
-    "precaution-emploi": "precautions",
-    "a-prendre-en-compte": "a_prendre_en_compte",
-}
 _LEVEL_OF_RANK = {rank: level for level, rank in LEVEL_RANK.items()}
-_COUNTS = (
-    "n_lines",
-    "n_chronic",
-    "unresolved_codes",
-    "invalid_conditions",
-    *LEVEL_COLUMNS.values(),
-    "interactions_unresolved",
-    "stopp",
-    "start",
-    "acb_total",
-    "qt_score",
-    "qt_max_possible",
-)
-OUTPUT_SCHEMA = pa.schema(
-    [
-        pa.field("patient_id", pa.string(), nullable=False),
-        pa.field("age", pa.int16()),
-        pa.field("sex", pa.string()),
-        *(pa.field(name, pa.int32(), nullable=False) for name in _COUNTS),
-        pa.field("qt_level", pa.string(), nullable=False),
-        pa.field("town_door", pa.bool_()),
-        pa.field("iatroprev", pa.bool_()),
-        pa.field("optimedoc", pa.bool_()),
-        pa.field("bilan_partage_medication", pa.bool_()),
-        pa.field("risk_score", pa.int32(), nullable=False),
-        pa.field("risk_level", pa.string(), nullable=False),
-        pa.field("interaction_pairs", pa.list_(pa.string())),
-        pa.field("stopp_criteria", pa.list_(pa.string())),
-        pa.field("start_criteria", pa.list_(pa.string())),
-    ]
-)
-RANKED_SCHEMA = OUTPUT_SCHEMA.append(pa.field("rank", pa.int64(), nullable=False))
 _N_RANKS = max(LEVEL_RANK.values()) + 1
 
 
@@ -92,9 +55,14 @@ def _booleans(values: Truths) -> pa.Array:
     return pa.array(values == TRUE, type=pa.bool_(), mask=values == UNKNOWN)
 
 
-def _lists(values: pa.Array | list[list[str]]) -> pa.Array:
-    """A list<string> column from the criteria's ids (an Arrow list array, or Python lists)."""
-    return values if isinstance(values, pa.Array) else pa.array(values, type=pa.list_(pa.string()))
+def _lists(column: pa.ListArray, encoded: bool) -> pa.ListArray:
+    """A list column of dictionary-encoded texts, kept so (``encoded``) or decoded to list<string>."""
+    if encoded:
+        return column
+    values = column.values
+    return pa.ListArray.from_arrays(
+        column.offsets, values.dictionary.take(values.indices), type=pa.list_(pa.string())
+    )
 
 
 class Screener:
@@ -157,10 +125,15 @@ class Screener:
             )
         return out
 
-    def screen(self, rows: pa.Table, phases: dict[str, float] | None = None) -> pa.Table:
+    def screen(
+        self, rows: pa.Table, phases: dict[str, float] | None = None, *, encoded_lists: bool = False
+    ) -> pa.Table:
         """Rows of complete patients (every row of each patient present) -> one output row per patient.
 
         ``phases``, when given, receives the seconds spent in each phase (added to what it holds).
+        The table has :data:`OUTPUT_SCHEMA`, or :data:`ENCODED_SCHEMA` with ``encoded_lists``: the list
+        columns' texts dictionary-encoded as they are built (the same values, without decoding a few
+        thousand distinct texts into every row; the local engine's work file stores them so).
         """
         timings: dict[str, float] = {} if phases is None else phases
 
@@ -175,7 +148,7 @@ class Screener:
             self.lines.sync()
             chunk = Chunk(self.lines, derived.offsets, derived.line_ids, derived.facts)
             n = chunk.size
-            counts = {name: np.zeros(n, dtype=np.int32) for name in _COUNTS}
+            counts = {name: np.zeros(n, dtype=np.int32) for name in COUNTS}
             patients = Patients(derived.facts, self.patients)
         with phase("interactions (batch kernel)"):
             hits = self.kernel.run(chunk.offsets, self._kernel_lines(chunk.line_ids), patients)
@@ -227,11 +200,12 @@ class Screener:
                 "bilan_partage_medication": _booleans(eligibility.bpm),
                 "risk_score": pa.array(score, pa.int32()),
                 "risk_level": pa.array([name for name, _ in BANDS], pa.string()).take(pa.array(bands(score))),
-                "interaction_pairs": pairs,
-                "stopp_criteria": _lists(criteria.stopp_ids),
-                "start_criteria": _lists(criteria.start_ids),
+                "interaction_pairs": _lists(pairs, encoded_lists),
+                "stopp_criteria": _lists(criteria.stopp_ids, encoded_lists),
+                "start_criteria": _lists(criteria.start_ids, encoded_lists),
             }
-            table = pa.Table.from_arrays([columns[f.name] for f in OUTPUT_SCHEMA], schema=OUTPUT_SCHEMA)
+            schema = ENCODED_SCHEMA if encoded_lists else OUTPUT_SCHEMA
+            table = pa.Table.from_arrays([columns[f.name] for f in schema], schema=schema)
         return table
 
     def _pair_text(self, packed: int, n_substances: int) -> tuple[tuple[int, int, int, int], str]:
@@ -249,7 +223,7 @@ class Screener:
             found = self._pair_texts[packed] = (key, text)
         return found
 
-    def _interactions(self, hits: PairHits, n: int, counts: dict[str, npt.NDArray[np.int32]]) -> pa.Array:
+    def _interactions(self, hits: PairHits, n: int, counts: dict[str, npt.NDArray[np.int32]]) -> pa.ListArray:
         """Counts per level into ``counts``; each patient's pairs as text, worst first, then by names."""
         by_level = hits.counts_by_level(n)
         for level, column in LEVEL_COLUMNS.items():
@@ -272,7 +246,7 @@ class Screener:
         width = max(len(ranked), 1)
         keys = sort_keys(prescription * width + position[entry])
         texts = pa.array([described[k][1] for k in ranked], pa.string())
-        values = texts.take(pa.array(keys % width))
+        values = pa.DictionaryArray.from_arrays(pa.array((keys % width).astype(np.int32)), texts)
         offsets = np.zeros(n + 1, dtype=np.int32)
         np.cumsum(np.bincount(prescription, minlength=n), out=offsets[1:])
-        return pa.ListArray.from_arrays(pa.array(offsets), values, type=pa.list_(pa.string()))
+        return pa.ListArray.from_arrays(pa.array(offsets), values, type=ENCODED_LIST)

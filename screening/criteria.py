@@ -56,7 +56,7 @@ class CriteriaColumns:
 
     stopp: npt.NDArray[np.int32]  # number of `pim` alerts the engine reports
     start: npt.NDArray[np.int32]  # number of `omission` alerts
-    stopp_ids: pa.ListArray  # list<string>: the criterion ids cited by those alerts, sorted, distinct
+    stopp_ids: pa.ListArray  # list<dictionary<int32, string>>: the criterion ids cited, sorted, distinct
     start_ids: pa.ListArray
 
 

@@ -18,6 +18,7 @@ import pyarrow as pa
 from iatro.checks.explicit_criteria import join_omissions
 from screening import criteria_keys
 from screening.checks import MEMO_LIMIT
+from screening.output_schema import ENCODED_LIST
 from screening.segments import ranges
 
 Ints = npt.NDArray[np.int64]
@@ -193,11 +194,12 @@ class OmissionGroups:
 
 
 def cited_ids(owner: Ints, rank: Ints, names: pa.Array, n: int) -> pa.ListArray:
-    """Each patient's criterion ids, sorted and distinct, as a list column. ``rank`` indexes the sorted
-    ``names`` and ascends with the alternative, so that it ascends within each patient already."""
+    """Each patient's criterion ids, sorted and distinct, as a list column of dictionary-encoded
+    ``names``. ``rank`` indexes the sorted ``names`` and ascends with the alternative, so that it
+    ascends within each patient already."""
     distinct = np.ones(len(owner), dtype=bool)
     distinct[1:] = (owner[1:] != owner[:-1]) | (rank[1:] != rank[:-1])
     offsets = np.zeros(n + 1, dtype=np.int32)
     np.cumsum(np.bincount(owner[distinct], minlength=n), out=offsets[1:])
-    values = names.take(pa.array(rank[distinct]))
-    return pa.ListArray.from_arrays(pa.array(offsets), values, type=pa.list_(pa.string()))
+    values = pa.DictionaryArray.from_arrays(pa.array(rank[distinct].astype(np.int32)), names)
+    return pa.ListArray.from_arrays(pa.array(offsets), values, type=ENCODED_LIST)

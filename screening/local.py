@@ -32,9 +32,10 @@ import pyarrow.parquet as pq
 from iatro.analysis import Engine
 from iatro.errors import FieldError, InputError
 from screening.allocator import batch_memory
-from screening.batch import OUTPUT_SCHEMA, RANKED_SCHEMA, Screener
+from screening.batch import Screener
 from screening.derive import INPUT_COLUMNS, check_columns, last_date
 from screening.options import ScreeningOptions
+from screening.output_schema import ENCODED_SCHEMA, OUTPUT_SCHEMA, RANKED_SCHEMA
 from screening.summary import Aggregates, aggregate, metadata, summarise, write
 
 Progress = Callable[[int], None]  # called with the number of patients just screened
@@ -215,34 +216,14 @@ def _chunks(dataset: ds.Dataset, chunk_patients: int, workdir: Path) -> Iterator
 
 # The work file holds each chunk's output rows until every patient is scored and can be ranked. An
 # Arrow IPC stream compressed with LZ4 is written and read back for a fraction of Parquet's CPU. Its
-# list columns repeat a few thousand texts (interaction pairs, criteria ids) over millions of rows:
-# each batch carries them dictionary-encoded, which keeps the file small (some 80 bytes a patient).
+# list columns carry their texts dictionary-encoded, as the screener builds them (ENCODED_SCHEMA),
+# which keeps the file small (some 80 bytes a patient); they are decoded into the output file only.
 _LISTS = frozenset(i for i, f in enumerate(OUTPUT_SCHEMA) if pa.types.is_list(f.type))
-_WORK_SCHEMA = pa.schema(
-    [
-        pa.field(f.name, pa.list_(pa.dictionary(pa.int32(), f.type.value_type)), f.nullable)
-        if i in _LISTS
-        else f
-        for i, f in enumerate(OUTPUT_SCHEMA)
-    ]
-)
 
 
 def _work_writer(path: Path) -> ipc.RecordBatchStreamWriter:
     options = ipc.IpcWriteOptions(compression="lz4", use_threads=False)
-    return ipc.new_stream(str(path), _WORK_SCHEMA, options=options)
-
-
-def _work_table(table: pa.Table) -> pa.Table:
-    """Output rows (OUTPUT_SCHEMA) as work rows (_WORK_SCHEMA): the list values dictionary-encoded."""
-    columns = []
-    for i, column in enumerate(table.columns):
-        if i in _LISTS:
-            lists = column.combine_chunks()
-            nulls = lists.is_null() if lists.null_count else None
-            column = pa.ListArray.from_arrays(lists.offsets, pc.dictionary_encode(lists.values), mask=nulls)
-        columns.append(column)
-    return pa.Table.from_arrays(columns, schema=_WORK_SCHEMA)
+    return ipc.new_stream(str(path), ENCODED_SCHEMA, options=options)
 
 
 def _output_columns(batch: pa.RecordBatch) -> list[pa.Array]:
@@ -327,8 +308,8 @@ def _screen(
                     writer.close()
                     writer = _work_writer(unranked)
                     totals = Aggregates()
-                result = screener.screen(chunk)
-                writer.write_table(_work_table(result))
+                result = screener.screen(chunk, encoded_lists=True)
+                writer.write_table(result)
                 totals.add(aggregate(result))
                 if progress is not None:
                     progress(result.num_rows)

@@ -26,10 +26,11 @@ import pyarrow as pa
 from iatro.analysis import Engine
 from iatro.errors import IatroError
 from iatro.kb.store import load_kb
-from screening.batch import OUTPUT_SCHEMA, Screener
+from screening.batch import Screener
 from screening.derive import INPUT_COLUMNS, check_columns
 from screening.local import ROWS_PER_PATIENT
 from screening.options import ScreeningOptions
+from screening.output_schema import OUTPUT_SCHEMA
 from screening.summary import FLAGS, LISTS, TOTALS, Aggregates, metadata, summarise, write
 
 # One screener per Python worker process and KB version: Spark calls the group function many times

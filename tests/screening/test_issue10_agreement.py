@@ -13,7 +13,8 @@ import pyarrow as pa
 import pytest
 
 from iatro.analysis import Engine
-from screening.batch import LEVEL_COLUMNS, Screener
+from screening.batch import Screener
+from screening.output_schema import LEVEL_COLUMNS
 
 CHECKS = frozenset({"interactions", "pim", "omission", "anticholinergic", "qt", "eligibility"})
 

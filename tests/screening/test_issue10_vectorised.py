@@ -22,19 +22,19 @@ import pytest
 from iatro.analysis import Engine
 from iatro.errors import FieldError
 from iatro.model.prescription import Patient
-from screening.batch import OUTPUT_SCHEMA, Screener
+from screening.batch import Screener
 from screening.checks import PatientKey, Patients
 from screening.derive import Derived, derive
 from screening.local import (
     _last_date_of_statistics,
     _output_columns,
-    _work_table,
     _work_writer,
     open_input,
     reference_date,
     screen_local,
 )
 from screening.options import ScreeningOptions
+from screening.output_schema import ENCODED_SCHEMA, OUTPUT_SCHEMA
 from screening.segments import distinct_sorted, expand, least_per_pair, owners, segment_reduce, segment_sum
 from tests.screening.test_issue10_agreement import _engine_row
 
@@ -317,13 +317,29 @@ def test_the_work_file_gives_back_the_output_rows(tmp_path: Path) -> None:
         else:
             columns[field.name] = pa.array(range(n), field.type)
     table = pa.Table.from_arrays([columns[name] for name in names], schema=OUTPUT_SCHEMA)
+    encoded = table.cast(ENCODED_SCHEMA)
     path = tmp_path / "work.arrows"
-    with _work_writer(path) as writer:
-        writer.write_table(_work_table(table.slice(0, 3)))
-        writer.write_table(_work_table(table.slice(3)))
+    with _work_writer(path) as writer:  # each batch with its own dictionaries
+        writer.write_table(encoded.slice(0, 3).combine_chunks())
+        writer.write_table(encoded.slice(3).combine_chunks())
     with pa.memory_map(str(path)) as source:
         batches = [
             pa.RecordBatch.from_arrays(_output_columns(b), schema=OUTPUT_SCHEMA)
             for b in ipc.open_stream(source)
         ]
     assert pa.Table.from_batches(batches).equals(table)
+
+
+def test_encoded_lists_are_the_output_rows_with_their_texts_encoded(
+    screener: Screener, mixed_claims: pa.Table
+) -> None:
+    """What the local engine writes to its work file decodes to what ``screen`` returns."""
+    plain = screener.screen(mixed_claims)
+    encoded = screener.screen(mixed_claims, encoded_lists=True)
+    assert encoded.schema.equals(ENCODED_SCHEMA) and plain.schema.equals(OUTPUT_SCHEMA)
+    assert any(len(v) for v in plain["interaction_pairs"].to_pylist())
+    assert any(len(v) for v in plain["stopp_criteria"].to_pylist())
+    decoded = pa.Table.from_batches(
+        [pa.RecordBatch.from_arrays(_output_columns(b), schema=OUTPUT_SCHEMA) for b in encoded.to_batches()]
+    )
+    assert decoded.equals(plain)
