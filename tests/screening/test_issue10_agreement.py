@@ -8,6 +8,7 @@ and score, and the eligibility answers must be the same.
 from __future__ import annotations
 
 from collections import Counter
+from typing import Any
 
 import pyarrow as pa
 import pytest
@@ -22,8 +23,10 @@ CHECKS = frozenset({"interactions", "pim", "omission", "anticholinergic", "qt", 
 def _engine_row(engine: Engine, prescription) -> dict[str, object]:
     report = engine.analyze(prescription, CHECKS)
     levels = Counter(a.severity for a in report.alerts if a.type == "interaction")
-    qt = report.scores["qt"]
-    eligibility = report.eligibility
+    # The report keeps these as JSON objects (dict[str, object]): read as the documents they are.
+    scores: dict[str, Any] = report.scores
+    qt = scores["qt"]
+    eligibility: dict[str, Any] = report.eligibility
     row: dict[str, object] = {column: levels.get(level, 0) for level, column in LEVEL_COLUMNS.items()}
     row |= {
         "interactions_unresolved": sum(
@@ -31,7 +34,7 @@ def _engine_row(engine: Engine, prescription) -> dict[str, object]:
         ),
         "stopp": sum(1 for a in report.alerts if a.type == "pim"),
         "start": sum(1 for a in report.alerts if a.type == "omission"),
-        "acb_total": report.scores["anticholinergic"]["total"],
+        "acb_total": scores["anticholinergic"]["total"],
         "qt_level": qt["level"],
         "qt_score": qt["score"],
         "qt_max_possible": qt["max_possible"],
