@@ -27,6 +27,7 @@ import numpy as np
 import numpy.typing as npt
 
 from iatro.analysis import Engine
+from iatro.batch.factorize import dense_factorize
 from iatro.batch.patients import distinct
 from iatro.checks.eligibility import CHRONIC_DAYS, TOWN_DOOR, BpmRule, EligibilityCheck
 from iatro.checks.qt import (
@@ -161,17 +162,11 @@ class Patients(Sequence[Patient]):
 
 def _codes(codes: npt.NDArray[np.integer], bound: int) -> tuple[I64, I64]:
     """The distinct codes (ascending) and each item's index among them, as ``np.unique(...,
-    return_inverse=True)``; by marking a table of ``bound`` entries when every code is in
-    ``0..bound - 1`` (no sort)."""
+    return_inverse=True)``; without a sort when every code is in ``0..bound - 1``."""
     if not len(codes) or codes.min() < 0 or codes.max() >= bound:
         used, inverse = np.unique(codes, return_inverse=True)
         return used.astype(np.int64), inverse.astype(np.int64)
-    present = np.zeros(bound, dtype=np.bool_)
-    present[codes] = True
-    used = np.flatnonzero(present)
-    index = np.zeros(bound, dtype=np.int64)
-    index[used] = np.arange(len(used))
-    return used, index[codes]
+    return dense_factorize(codes, bound)
 
 
 # Patient fields claims never give: every built Patient holds what a patient without facts holds.

@@ -6,8 +6,20 @@ allow: already sorted, or few enough to be marked in a small dense table.
 from __future__ import annotations
 
 import numpy as np
+import numpy.typing as npt
 
 from iatro.batch.hits import I64
+
+
+def dense_factorize(values: npt.NDArray[np.integer], bound: int) -> tuple[I64, I64]:
+    """Distinct values (ascending) and each one's index, for values all in ``0..bound - 1``: they
+    are marked in a table of ``bound`` entries, no sort (the caller keeps ``bound`` small)."""
+    present = np.zeros(bound, dtype=np.bool_)
+    present[values] = True
+    distinct = np.flatnonzero(present)
+    index = np.zeros(bound, dtype=np.int64)
+    index[distinct] = np.arange(len(distinct))
+    return distinct, index[values]
 
 
 def factorize_pairs(lo: I64, hi: I64, n_ex: int) -> tuple[I64, I64]:
@@ -23,13 +35,8 @@ def factorize_pairs(lo: I64, hi: I64, n_ex: int) -> tuple[I64, I64]:
         distinct, inverse = np.unique(lo * n_ex + hi, return_inverse=True)
         return distinct, inverse
     local = np.cumsum(seen) - 1  # ascending: the dense cells keep the order of the codes
-    cell = local[lo] * m + local[hi]
-    present = np.zeros(m * m, dtype=np.bool_)
-    present[cell] = True
-    cells = np.flatnonzero(present)
-    index = np.zeros(m * m, dtype=np.int64)
-    index[cells] = np.arange(len(cells))
-    return exposures[cells // m] * n_ex + exposures[cells % m], index[cell]
+    cells, index = dense_factorize(local[lo] * m + local[hi], m * m)
+    return exposures[cells // m] * n_ex + exposures[cells % m], index
 
 
 def factorize(values: I64, bound: int | None = None) -> tuple[I64, I64]:
@@ -41,11 +48,6 @@ def factorize(values: I64, bound: int | None = None) -> tuple[I64, I64]:
         starts[1:] = values[1:] != values[:-1]
         return values[starts], np.cumsum(starts) - 1
     if bound is not None and bound <= max(8 * len(values), 1 << 16):
-        present = np.zeros(bound, dtype=np.bool_)
-        present[values] = True
-        distinct = np.flatnonzero(present)
-        index = np.zeros(bound, dtype=np.int64)
-        index[distinct] = np.arange(len(distinct))
-        return distinct, index[values]
+        return dense_factorize(values, bound)
     distinct, inverse = np.unique(values, return_inverse=True)
     return distinct, inverse

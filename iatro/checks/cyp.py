@@ -42,6 +42,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 from iatro.checks.context import CheckContext, Exposure
 from iatro.errors import KnowledgeBaseCorrupt, SourceError
 from iatro.kb.store import KnowledgeBase, SubstanceInfo
+from iatro.kb.yaml_tables import read_yaml
 from iatro.model.report import Alert, SubstanceRef, replaced
 from iatro.text import fold
 
@@ -197,7 +198,7 @@ def fda_definition_checks(priors: Priors) -> list[tuple[str, float, bool]]:
 
 def load_parameters(path: Path) -> CypParameters:
     try:
-        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+        raw = read_yaml(path.read_text(encoding="utf-8"))
         return CypParameters.model_validate(raw)
     except (OSError, yaml.YAMLError, ValidationError) as exc:
         raise SourceError(f"{path}: invalid CYP parameters: {exc}") from exc

@@ -13,11 +13,10 @@ from collections import defaultdict
 from dataclasses import dataclass
 from functools import partial
 
-import yaml
-
 from iatro.checks.context import CheckContext, Exposure
 from iatro.checks.result import AlertMemo, CheckResult, compiled_table
 from iatro.kb.store import KnowledgeBase
+from iatro.kb.yaml_tables import read_yaml
 from iatro.model.report import Alert, SubstanceRef
 
 TABLE = "duplicate_classes.yaml"
@@ -39,7 +38,7 @@ class DuplicateGroup:
 
 class DuplicateCheck:
     def __init__(self, kb: KnowledgeBase) -> None:
-        raw = yaml.safe_load(compiled_table(kb, TABLE).read_text(encoding="utf-8"))
+        raw = read_yaml(compiled_table(kb, TABLE).read_text(encoding="utf-8"))
         self.source: str = raw["source"]
         self.groups = tuple(
             DuplicateGroup(g["id"], g["label"], tuple(g["atc"]), tuple(g.get("exclude_atc", ())))

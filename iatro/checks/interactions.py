@@ -16,14 +16,13 @@ from __future__ import annotations
 from collections import defaultdict
 from typing import Any, NamedTuple
 
-import yaml
-
 from iatro.checks.context import CheckContext, Exposure
 from iatro.checks.qualify import QualifiedLevel, qualify
 from iatro.errors import KnowledgeBaseCorrupt
 from iatro.kb.qualifications import Qualification
 from iatro.kb.store import KnowledgeBase
 from iatro.kb.thesaurus import LEVEL_LABEL, LEVEL_RANK, InteractionRule, ThesaurusEdition, name_key
+from iatro.kb.yaml_tables import read_yaml
 from iatro.model.prescription import Patient
 from iatro.model.report import Alert, SubstanceRef, replaced
 
@@ -473,7 +472,7 @@ def _route_sides(kb: KnowledgeBase) -> list[tuple[str, list[str], frozenset[str]
 def _compiled_yaml(kb: KnowledgeBase, name: str) -> dict[str, Any]:
     if kb.directory is None or not (kb.directory / name).exists():
         raise KnowledgeBaseCorrupt(f"{name} is not compiled into this knowledge base: rebuild it")
-    loaded = yaml.safe_load((kb.directory / name).read_text(encoding="utf-8"))
+    loaded = read_yaml((kb.directory / name).read_text(encoding="utf-8"))
     if not isinstance(loaded, dict):
         raise KnowledgeBaseCorrupt(f"{name}: expected a mapping")
     return loaded

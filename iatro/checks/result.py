@@ -18,6 +18,7 @@ from pydantic import BaseModel, ValidationError
 
 from iatro.errors import KnowledgeBaseCorrupt, KnowledgeBaseMissing, SourceError
 from iatro.kb.store import KnowledgeBase
+from iatro.kb.yaml_tables import read_yaml
 from iatro.model.report import Alert, replaced
 
 TableT = TypeVar("TableT", bound=BaseModel)
@@ -78,7 +79,7 @@ def compiled_table(kb: KnowledgeBase, name: str) -> Path:
 def read_table(path: Path, model: type[TableT]) -> TableT:
     """Parse and validate a curated YAML table; errors name the file and the offending field."""
     try:
-        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+        raw = read_yaml(path.read_text(encoding="utf-8"))
     except (OSError, yaml.YAMLError) as exc:
         raise SourceError(f"{path}: cannot read: {exc}") from exc
     try:

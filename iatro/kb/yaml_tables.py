@@ -13,8 +13,6 @@ import yaml
 
 _LOADER: type[Any] = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
-YAMLError = yaml.YAMLError
-
 
 def read_yaml(text: str) -> Any:
     """The YAML ``text`` as Python values, as ``yaml.safe_load`` reads it."""
